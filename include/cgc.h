@@ -1,0 +1,315 @@
+/*
+ * cgc.h — the public interface of cgc, a concurrent mark-sweep garbage
+ * collector for C.
+ *
+ * A program calls gc_alloc() instead of malloc(), registers the memory
+ * outside the GC heap that holds GC pointers (gc_root_add), writes pointers
+ * into heap objects and roots through GC_WRITE, and never calls free():
+ * objects that are no longer reachable from the roots, the stacks and the
+ * registers of attached threads are reclaimed automatically.
+ *
+ * What is scanned for pointers:
+ *   - every attached thread's stack and registers, conservatively;
+ *   - registered roots, conservatively (every aligned word may be a pointer);
+ *   - objects from gc_alloc/gc_calloc/gc_realloc/gc_strdup, conservatively;
+ *   - objects from gc_alloc_typed, only at the pointer offsets of their type;
+ *   - never objects from gc_alloc_noscan.
+ * A pointer to anywhere inside an object keeps the whole object alive.
+ * Memory from malloc, thread-local variables and global variables are NOT
+ * scanned unless registered with gc_root_add.
+ *
+ * The user's one rule: a GC pointer stored anywhere except a local variable
+ * goes through GC_WRITE (or gc_memmove for block copies).
+ *
+ * Errors follow libc: a failed allocation returns NULL with errno ENOMEM; an
+ * invalid argument returns NULL or -1 with errno EINVAL; removing a root that
+ * is not registered returns -1 with errno ENOENT. A misuse that would corrupt
+ * the heap aborts with a message that names the call.
+ *
+ * Environment (read once by gc_init; a malformed value is reported once on
+ * stderr and the default is used):
+ *   CGC_PERCENT   like GOGC: heap growth percentage that triggers a
+ *                 collection (default 100); "off" disables automatic GC.
+ *   CGC_WORKERS   number of mark worker threads (default: a quarter of the
+ *                 CPUs, at least 1; at most 64).
+ *   CGC_DEBUG     comma-separated list: gctrace=1 prints one line per
+ *                 collection on stderr in the format of Go's
+ *                 GODEBUG=gctrace=1; gcstoptheworld=1 marks with the world
+ *                 stopped.
+ */
+#ifndef CGC_H
+#define CGC_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+#error "cgc.h is a C11 header; C++ is not supported"
+#endif
+
+#define CGC_VERSION_MAJOR 0
+#define CGC_VERSION_MINOR 1
+#define CGC_VERSION_PATCH 0
+
+#if defined(__GNUC__) || defined(__clang__)
+#define GC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define GC_UNLIKELY(x) (x)
+#endif
+
+/* ------------------------------------------------------------------------
+ * Lifetime
+ * ------------------------------------------------------------------------ */
+
+/* Initialise the collector: reads the CGC_* environment variables, starts the
+ * mark workers and attaches the calling thread. Idempotent and thread-safe;
+ * every gc_* function calls it on first use, so calling it is optional.
+ * Returns 0 on every call. */
+int gc_init(void);
+
+/* Stop the collector's threads and unmap every heap page. Afterwards every GC
+ * pointer is invalid; a later gc_init (or any gc_* call) starts afresh.
+ * Call it only from a thread when no other thread is attached (other threads
+ * must have called gc_thread_detach or exited); otherwise it prints a message
+ * naming the call and returns without doing anything. Meant for tests and for
+ * leak checkers such as valgrind. */
+void gc_shutdown(void);
+
+/* ------------------------------------------------------------------------
+ * Allocation. All functions are thread-safe; the calling thread is attached
+ * automatically on its first allocation. Objects of 16 bytes or more are
+ * 16-byte aligned, smaller ones 8-byte aligned (as malloc).
+ * ------------------------------------------------------------------------ */
+
+/* Allocate size bytes, zeroed, scanned conservatively (every aligned word may
+ * be a pointer). size 0 returns a unique minimum-size object.
+ * Errors: NULL with errno ENOMEM when the memory cannot be had (including
+ * any size too large to represent, such as SIZE_MAX). */
+void *gc_alloc(size_t size);
+
+/* Allocate size bytes that are never scanned: for pointer-free data (strings,
+ * numbers, pixels). The memory is NOT zeroed. Errors as gc_alloc. */
+void *gc_alloc_noscan(size_t size);
+
+/* A precise layout: which words of an object hold GC pointers. */
+typedef struct gc_type gc_type;
+
+/* Describe objects of size bytes whose GC pointers sit at the byte offsets
+ * ptr_offsets[0..n_ptrs). Each offset must be a multiple of sizeof(void *)
+ * and offset + sizeof(void *) <= size. The descriptor is immortal (never
+ * freed) and may be shared by any number of threads and objects.
+ * Errors: NULL with errno EINVAL for size 0, a NULL ptr_offsets with
+ * n_ptrs > 0, or an offset that is misaligned or outside the size; NULL with
+ * errno ENOMEM when memory runs out. */
+const gc_type *gc_type_new(size_t size, const size_t *ptr_offsets,
+                           size_t n_ptrs);
+
+/* Allocate size bytes, zeroed, scanned precisely: only the pointer offsets of
+ * t, repeated every t's size bytes (so an array of n elements is
+ * gc_alloc_typed(n * size, t)). Trailing bytes that do not make a whole
+ * element are not scanned.
+ * Errors: NULL with errno EINVAL if t is NULL or size is smaller than t's
+ * size; otherwise as gc_alloc. */
+void *gc_alloc_typed(size_t size, const gc_type *t);
+
+/* Allocate n * size bytes, zeroed, scanned conservatively.
+ * Errors: NULL with errno ENOMEM if n * size overflows or memory runs out. */
+void *gc_calloc(size_t n, size_t size);
+
+/* Resize the object p to size bytes, preserving its contents up to the
+ * smaller of the two sizes; the new object has the same scanning kind
+ * (conservative, noscan or typed) as p. Bytes past the old size are zeroed
+ * unless p is noscan. p NULL behaves as gc_alloc(size). The old object is
+ * left to the collector (it stays valid while referenced).
+ * Errors: NULL with errno EINVAL if p is not the start of a live GC object
+ * (a stack address, a malloc pointer, an interior pointer, a freed object);
+ * NULL with errno ENOMEM if memory runs out, with p untouched. */
+void *gc_realloc(void *p, size_t size);
+
+/* Copy the NUL-terminated string s into a new noscan object.
+ * Errors: NULL with errno EINVAL if s is NULL; ENOMEM as gc_alloc. */
+char *gc_strdup(const char *s);
+
+/* Free the object p explicitly (optional: unreachable objects are freed
+ * anyway). Its memory is reused after the next collection's sweep; using p
+ * afterwards is a use-after-free. gc_free(NULL) does nothing. A pointer that
+ * is not the start of a live GC object (a stack address, a malloc pointer,
+ * an interior pointer, an object already freed) is reported with one line
+ * on stderr naming gc_free and otherwise ignored: the heap stays as it was.
+ * Thread-safe. */
+void gc_free(void *p);
+
+/* The usable size of the object p points into (p may be an interior
+ * pointer); 0 if p is not inside a live GC object. Thread-safe; never
+ * fails loudly. */
+size_t gc_size(const void *p);
+
+/* The start of the live object p points into, or NULL if p does not point
+ * into a live GC object. */
+void *gc_base(const void *p);
+
+/* ------------------------------------------------------------------------
+ * Threads. A thread that touches GC objects must be attached; allocation
+ * attaches automatically and thread exit detaches automatically.
+ * Safepoints are cooperative: the collector stops the world by waiting for
+ * every attached thread to reach a safepoint (any allocation, gc_safepoint,
+ * gc_blocking_begin). A thread that runs a long loop without allocating
+ * calls gc_safepoint in it; a thread about to block (I/O, a lock, sleep,
+ * pthread_join) wraps the call in gc_blocking_begin/gc_blocking_end so that
+ * the collector never waits for it. A thread that does not reach a safepoint
+ * within a second is named in a warning on stderr.
+ * ------------------------------------------------------------------------ */
+
+/* Attach the calling thread (its stack and registers become roots).
+ * Idempotent. Returns 0, or -1 with errno ENOMEM if its record cannot be
+ * allocated or EINVAL if the stack bounds cannot be determined. */
+int gc_thread_attach(void);
+
+/* Detach the calling thread: its stack is no longer scanned. Does nothing
+ * if the thread is not attached. Must not be called inside a blocking
+ * region. */
+void gc_thread_detach(void);
+
+/* Internal flag polled by gc_safepoint; do not write it. */
+extern atomic_int gc_internal_safepoint_requested;
+/* Out-of-line part of gc_safepoint; call gc_safepoint instead. */
+void gc_safepoint_slow(void);
+
+/* Let the collector stop this thread if it is waiting to. Costs one relaxed
+ * load when no collection is starting. */
+static inline void gc_safepoint(void)
+{
+    if (GC_UNLIKELY(atomic_load_explicit(&gc_internal_safepoint_requested,
+                                         memory_order_relaxed)))
+        gc_safepoint_slow();
+}
+
+/* Enter a region in which the thread does not touch GC memory (no
+ * allocation, no GC_WRITE, no reads of GC objects it needs to be stable)
+ * and may block. The collector treats the thread as stopped and scans the
+ * stack it had on entry. Regions do not nest. An unattached thread is
+ * attached first. */
+void gc_blocking_begin(void);
+
+/* Leave the blocking region; waits if the collector has the world stopped.
+ * Calling it outside a region aborts with a message naming the call. */
+void gc_blocking_end(void);
+
+/* ------------------------------------------------------------------------
+ * Roots: memory outside the GC heap that holds GC pointers (globals,
+ * malloc'd tables, thread-local variables). Scanned conservatively.
+ * ------------------------------------------------------------------------ */
+
+/* Register [addr, addr + size) as a root. Thread-safe.
+ * Errors: -1 with errno EINVAL if addr is NULL, size is 0, the range wraps,
+ * or it overlaps a registered root; -1 with errno ENOMEM if memory runs out. */
+int gc_root_add(void *addr, size_t size);
+
+/* Unregister the root that starts at addr. Thread-safe.
+ * Errors: -1 with errno ENOENT if no root starts at addr. */
+int gc_root_remove(void *addr);
+
+#define GC_ROOT(var) gc_root_add(&(var), sizeof(var))
+
+/* ------------------------------------------------------------------------
+ * The write barrier. Every store of a GC pointer into GC heap memory or a
+ * registered root goes through GC_WRITE:
+ *     GC_WRITE(node->next, other);
+ * lvalue is evaluated once; value is evaluated once. The fast path is one
+ * relaxed load of a global flag; while the collector marks concurrently,
+ * the out-of-line part records the old and the new pointer.
+ * ------------------------------------------------------------------------ */
+
+/* Internal flag read by GC_WRITE; do not write it. */
+extern atomic_int gc_internal_barrier_enabled;
+/* Out-of-line part of GC_WRITE: shades the pointer currently in *slot and
+ * value. Called only while the barrier is enabled. */
+void gc_write_barrier_slow(void *const *slot, const void *value);
+
+#define GC_WRITE(lvalue, value)                                                \
+    do {                                                                       \
+        __typeof__(lvalue) *gc_write_slot_ = &(lvalue);                        \
+        __typeof__(lvalue) gc_write_value_ = (value);                          \
+        if (GC_UNLIKELY(atomic_load_explicit(&gc_internal_barrier_enabled,     \
+                                             memory_order_relaxed)))           \
+            gc_write_barrier_slow((void *const *)gc_write_slot_,               \
+                                  (const void *)gc_write_value_);              \
+        *gc_write_slot_ = gc_write_value_;                                     \
+    } while (0)
+
+/* memmove(dst, src, n) with the write barrier applied to every word of dst
+ * that may hold a pointer. Use it for block copies of pointer-holding
+ * memory into the GC heap or a root. */
+void gc_memmove(void *dst, const void *src, size_t n);
+
+/* ------------------------------------------------------------------------
+ * Control, like Go's runtime.GC and debug.SetGCPercent.
+ * ------------------------------------------------------------------------ */
+
+/* Run a full collection; marking and sweeping are complete on return.
+ * Thread-safe: concurrent callers each wait for a full cycle. */
+void gc_collect(void);
+
+/* Set the heap growth percentage that triggers a collection (like GOGC);
+ * negative turns automatic collection off. Returns the previous setting
+ * (-1 if it was off). Thread-safe. */
+int gc_set_percent(int percent);
+
+/* ------------------------------------------------------------------------
+ * Observability, like Go's runtime.ReadMemStats. Reading never stops the
+ * world; counters are exact at a point where no thread allocates and may
+ * lag by a few objects otherwise.
+ * ------------------------------------------------------------------------ */
+
+#define GC_NUM_SIZE_CLASSES 74
+
+struct gc_stats {
+    /* General statistics (Go's meanings). */
+    uint64_t alloc;       /* bytes of allocated heap objects (= heap_alloc) */
+    uint64_t total_alloc; /* cumulative bytes allocated (never decreases) */
+    uint64_t sys;         /* bytes obtained from the OS (heap + metadata) */
+    uint64_t mallocs;     /* cumulative objects allocated */
+    uint64_t frees;       /* cumulative objects freed */
+
+    /* Heap. */
+    uint64_t heap_alloc;    /* bytes of allocated objects, including
+                               unreachable ones not yet swept */
+    uint64_t heap_sys;      /* bytes of heap address space in use or idle */
+    uint64_t heap_idle;     /* bytes in spans holding no object */
+    uint64_t heap_inuse;    /* bytes in spans holding at least one object */
+    uint64_t heap_released; /* bytes of idle spans returned to the OS */
+    uint64_t heap_objects;  /* number of allocated objects */
+
+    /* Collector. */
+    uint64_t next_gc;          /* heap goal of the next cycle, bytes */
+    uint64_t last_gc;          /* end of the last cycle, ns since the epoch */
+    uint64_t pause_total_ns;   /* cumulative stop-the-world pause time */
+    uint64_t pause_ns[256];    /* recent pauses; newest at
+                                  [(num_gc + 255) % 256] */
+    uint64_t pause_end[256];   /* end of those pauses, ns since the epoch */
+    uint32_t num_gc;           /* completed cycles */
+    uint32_t num_forced_gc;    /* cycles started by gc_collect */
+    double gc_cpu_fraction;    /* fraction of CPU time used by the collector
+                                  since gc_init */
+
+    /* Per size class: by_size[0] aggregates large objects (size 0). */
+    struct {
+        uint32_t size;
+        uint64_t mallocs;
+        uint64_t frees;
+    } by_size[GC_NUM_SIZE_CLASSES];
+
+    /* Beyond Go's MemStats. */
+    uint64_t gc_sys;        /* bytes of collector metadata from the OS */
+    uint64_t pause_max_ns;  /* largest stop-the-world pause since gc_init */
+    uint32_t mark_workers;  /* mark worker threads */
+    int32_t gc_percent;     /* current CGC_PERCENT, -1 if off */
+};
+typedef struct gc_stats gc_stats;
+
+/* Fill *out with the collector's statistics. Thread-safe; never stops the
+ * world. Does nothing if out is NULL. */
+void gc_read_stats(gc_stats *out);
+
+#endif /* CGC_H */

@@ -1,0 +1,143 @@
+/*
+ * central.c — per-class span lists (see central.h).
+ *
+ * Lists are singly linked stacks through span->next, protected by the
+ * class's lock. A span on an unswept list always has sweepgen sg - 2;
+ * popping it under the lock and storing sg - 1 is the claim that makes its
+ * sweeper unique (sweep.h).
+ */
+#include "central.h"
+
+#include "sweep.h"
+
+#include <pthread.h>
+
+/* How many unswept full spans one acquire may sweep looking for a free slot
+ * before it gives up and takes a fresh span (Go's spanBudget). */
+#define SWEEP_BUDGET 100
+
+struct span_stack {
+    struct span *head;
+};
+
+struct central {
+    pthread_mutex_t lock;
+    /* Indexed by (sweepgen / 2) % 2: [swept] and [1 - swept]. */
+    struct span_stack partial[2];
+    struct span_stack full[2];
+} __attribute__((aligned(64)));
+
+static struct central centrals[NUM_SPAN_CLASSES];
+
+void central_init(void)
+{
+    static bool locks_ready; /* set once under gc_init's lock */
+    for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++) {
+        if (!locks_ready)
+            pthread_mutex_init(&centrals[i].lock, NULL);
+        for (int k = 0; k < 2; k++)
+            centrals[i].partial[k].head = centrals[i].full[k].head = NULL;
+    }
+    locks_ready = true;
+}
+
+static void push(struct span_stack *st, struct span *s)
+{
+    s->next = st->head;
+    st->head = s;
+}
+
+static struct span *pop(struct span_stack *st)
+{
+    struct span *s = st->head;
+    if (s) {
+        st->head = s->next;
+        s->next = NULL;
+    }
+    return s;
+}
+
+static unsigned swept_index(void)
+{
+    return (sweep_current_generation() / 2) % 2;
+}
+
+static bool span_has_free(const struct span *s)
+{
+    return s->alloc_count < s->nelems;
+}
+
+/* Pop an unswept span and claim it; the lock is held. */
+static struct span *claim(struct span_stack *st)
+{
+    struct span *s = pop(st);
+    if (s) {
+        sweep_begin();
+        atomic_store_explicit(&s->sweepgen, sweep_current_generation() - 1,
+                              memory_order_relaxed);
+    }
+    return s;
+}
+
+void central_release(struct span *s)
+{
+    struct central *c = &centrals[s->span_class];
+    pthread_mutex_lock(&c->lock);
+    unsigned swept = swept_index();
+    push(span_has_free(s) ? &c->partial[swept] : &c->full[swept], s);
+    pthread_mutex_unlock(&c->lock);
+}
+
+struct span *central_acquire(unsigned span_class)
+{
+    struct central *c = &centrals[span_class];
+    for (int budget = SWEEP_BUDGET; budget > 0; budget--) {
+        pthread_mutex_lock(&c->lock);
+        unsigned swept = swept_index();
+        struct span *s = pop(&c->partial[swept]);
+        if (s) {
+            pthread_mutex_unlock(&c->lock);
+            return s;
+        }
+        s = claim(&c->partial[1 - swept]);
+        if (!s)
+            s = claim(&c->full[1 - swept]);
+        pthread_mutex_unlock(&c->lock);
+        if (!s)
+            return NULL;
+        enum sweep_result r = span_sweep(s);
+        sweep_end();
+        if (r == SWEEP_KEPT) {
+            if (span_has_free(s))
+                return s;
+            central_release(s);
+        }
+    }
+    return NULL;
+}
+
+struct span *central_claim_unswept(unsigned *cursor)
+{
+    for (unsigned n = 0; n < NUM_SPAN_CLASSES; n++) {
+        struct central *c = &centrals[*cursor];
+        pthread_mutex_lock(&c->lock);
+        unsigned unswept = 1 - swept_index();
+        struct span *s = claim(&c->partial[unswept]);
+        if (!s)
+            s = claim(&c->full[unswept]);
+        pthread_mutex_unlock(&c->lock);
+        if (s)
+            return s;
+        *cursor = (*cursor + 1) % NUM_SPAN_CLASSES;
+    }
+    return NULL;
+}
+
+void central_flip_generation(void)
+{
+    for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++)
+        pthread_mutex_lock(&centrals[i].lock);
+    sweep_flip();
+    for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++)
+        pthread_mutex_unlock(&centrals[i].lock);
+}

@@ -1,0 +1,126 @@
+/*
+ * env.c — parsing CGC_PERCENT, CGC_WORKERS and CGC_DEBUG (like Go's GOGC and
+ * GODEBUG). Parsing is strict: a value with trailing junk, out of range or
+ * empty is malformed, reported once with the variable's name, and the
+ * default is used instead.
+ */
+#include "env.h"
+
+#include "os.h"
+#include "report.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_WORKERS 64
+#define MAX_PERCENT 1000000
+
+struct gc_config gc_config;
+
+static bool parse_long(const char *s, long min, long max, long *out)
+{
+    if (!*s)
+        return false;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static void read_percent(struct gc_config *c)
+{
+    const char *s = getenv("CGC_PERCENT");
+    c->percent = 100;
+    if (!s)
+        return;
+    long v;
+    if (strcmp(s, "off") == 0)
+        c->percent = -1;
+    else if (parse_long(s, 0, MAX_PERCENT, &v))
+        c->percent = (int)v;
+    else
+        report_warning("CGC_PERCENT=\"%s\" is not a percentage from 0 to %d "
+                       "or \"off\"; using 100",
+                       s, MAX_PERCENT);
+}
+
+static void read_workers(struct gc_config *c)
+{
+    const char *s = getenv("CGC_WORKERS");
+    unsigned fallback = (unsigned)os_cpu_count() / 4;
+    if (fallback < 1)
+        fallback = 1;
+    c->workers = fallback;
+    if (!s)
+        return;
+    long v;
+    if (parse_long(s, 1, MAX_WORKERS, &v))
+        c->workers = (unsigned)v;
+    else
+        report_warning("CGC_WORKERS=\"%s\" is not a number of workers from 1 "
+                       "to %d; using %u",
+                       s, MAX_WORKERS, fallback);
+}
+
+/* One "name=value" item of CGC_DEBUG; false if malformed. */
+static bool debug_item(struct gc_config *c, const char *item, size_t len)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } flags[] = {
+        {"gctrace", offsetof(struct gc_config, gctrace)},
+        {"gcstoptheworld", offsetof(struct gc_config, stoptheworld)},
+    };
+    const char *eq = memchr(item, '=', len);
+    if (!eq)
+        return false;
+    size_t name_len = (size_t)(eq - item);
+    size_t value_len = len - name_len - 1;
+    if (value_len != 1 || (eq[1] != '0' && eq[1] != '1'))
+        return false;
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        if (strlen(flags[i].name) == name_len &&
+            memcmp(flags[i].name, item, name_len) == 0) {
+            *(bool *)((char *)c + flags[i].offset) = eq[1] == '1';
+            return true;
+        }
+    }
+    return false;
+}
+
+static void read_debug(struct gc_config *c)
+{
+    c->gctrace = false;
+    c->stoptheworld = true; /* the only mode this version implements */
+    const char *s = getenv("CGC_DEBUG");
+    if (!s || !*s)
+        return;
+    struct gc_config parsed = *c;
+    bool ok = true;
+    for (const char *item = s; ok && *item;) {
+        const char *comma = strchr(item, ',');
+        size_t len = comma ? (size_t)(comma - item) : strlen(item);
+        ok = debug_item(&parsed, item, len);
+        item += len + (comma ? 1 : 0);
+    }
+    if (ok)
+        *c = parsed;
+    else
+        report_warning("CGC_DEBUG=\"%s\" is not a comma-separated list of "
+                       "gctrace=0|1, gcstoptheworld=0|1; ignoring it",
+                       s);
+    c->stoptheworld = true;
+}
+
+void env_read_config(struct gc_config *out)
+{
+    read_percent(out);
+    read_workers(out);
+    read_debug(out);
+}

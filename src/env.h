@@ -1,0 +1,22 @@
+/*
+ * env.h — the CGC_* environment variables, read once per gc_init.
+ */
+#ifndef CGC_ENV_H
+#define CGC_ENV_H
+
+#include <stdbool.h>
+
+struct gc_config {
+    int percent;      /* CGC_PERCENT; -1 = off */
+    unsigned workers; /* CGC_WORKERS */
+    bool gctrace;     /* CGC_DEBUG=gctrace=1 */
+    bool stoptheworld;
+};
+
+/* Parse the environment; each malformed variable is reported once on stderr
+ * and its default used. */
+void env_read_config(struct gc_config *out);
+
+extern struct gc_config gc_config;
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * os.h — the operating system underneath: memory mapping, clocks, CPUs.
+ */
+#ifndef CGC_OS_H
+#define CGC_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Map size bytes of zeroed read-write memory, or NULL. Memory is committed
+ * lazily by the kernel, so reserving is cheap. */
+void *os_map(size_t size);
+/* Map size bytes aligned to align (a power of two), or NULL. */
+void *os_map_aligned(size_t size, size_t align);
+void os_unmap(void *p, size_t size);
+/* Give the pages back to the OS; they read as zero afterwards. */
+void os_release(void *p, size_t size);
+
+int os_cpu_count(void);
+uint64_t os_monotonic_ns(void);
+uint64_t os_realtime_ns(void);
+/* CPU time consumed by the calling thread. */
+uint64_t os_thread_cpu_ns(void);
+
+#endif

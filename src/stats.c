@@ -1,0 +1,238 @@
+/*
+ * stats.c — gc_read_stats and the gctrace line (Go's mstats.go and the
+ * gcMarkTermination trace).
+ *
+ * Reading never stops the world: allocation counters are summed over the
+ * thread registry (each written only by its thread), frees are global
+ * atomics, heap byte counts come from the page heap, and cycle records are
+ * copied under stats_lock, which the collector takes only briefly.
+ */
+#include "stats.h"
+
+#include "env.h"
+#include "gc.h"
+#include "heap.h"
+#include "mark.h"
+#include "os.h"
+#include "pacer.h"
+#include "threads.h"
+
+#include <cgc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct {
+    _Atomic uint64_t small_frees[NUM_SIZE_CLASSES];
+    _Atomic uint64_t large_frees, large_bytes_freed;
+    /* Allocation counters of threads that detached (registry lock). */
+    uint64_t folded_mallocs[NUM_SIZE_CLASSES];
+    uint64_t folded_large_bytes;
+
+    pthread_mutex_t lock; /* protects the cycle records below */
+    uint64_t pause_ns[256], pause_end[256];
+    uint64_t pause_total_ns, pause_max_ns, last_gc, gc_cpu_ns;
+    uint32_t num_gc, num_forced_gc;
+} stats = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void stats_init(void)
+{
+    pthread_mutex_lock(&stats.lock);
+    for (unsigned i = 0; i < NUM_SIZE_CLASSES; i++) {
+        atomic_store(&stats.small_frees[i], 0);
+        stats.folded_mallocs[i] = 0;
+    }
+    atomic_store(&stats.large_frees, 0);
+    atomic_store(&stats.large_bytes_freed, 0);
+    stats.folded_large_bytes = 0;
+    memset(stats.pause_ns, 0, sizeof stats.pause_ns);
+    memset(stats.pause_end, 0, sizeof stats.pause_end);
+    stats.pause_total_ns = stats.pause_max_ns = stats.last_gc = 0;
+    stats.gc_cpu_ns = 0;
+    stats.num_gc = stats.num_forced_gc = 0;
+    pthread_mutex_unlock(&stats.lock);
+}
+
+void stats_count_small_frees(unsigned size_class, uint32_t n)
+{
+    atomic_fetch_add_explicit(&stats.small_frees[size_class], n,
+                              memory_order_relaxed);
+}
+
+void stats_count_large_free(uint64_t bytes)
+{
+    atomic_fetch_add_explicit(&stats.large_frees, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&stats.large_bytes_freed, bytes,
+                              memory_order_relaxed);
+}
+
+void stats_fold_thread(struct gc_thread *t)
+{
+    for (unsigned i = 0; i < NUM_SIZE_CLASSES; i++)
+        stats.folded_mallocs[i] +=
+            atomic_load_explicit(&t->mallocs[i], memory_order_relaxed);
+    stats.folded_large_bytes +=
+        atomic_load_explicit(&t->large_bytes, memory_order_relaxed);
+}
+
+void stats_record_cycle(const struct cycle_record *r)
+{
+    uint64_t now = os_realtime_ns();
+    pthread_mutex_lock(&stats.lock);
+    unsigned slot = stats.num_gc % 256;
+    stats.pause_ns[slot] = r->pause_ns;
+    stats.pause_end[slot] = now;
+    stats.pause_total_ns += r->pause_ns;
+    if (r->pause_ns > stats.pause_max_ns)
+        stats.pause_max_ns = r->pause_ns;
+    stats.last_gc = now;
+    /* The world was stopped: every CPU was the collector's for the pause. */
+    stats.gc_cpu_ns += r->pause_ns * (uint64_t)os_cpu_count();
+    stats.num_gc++;
+    if (r->forced)
+        stats.num_forced_gc++;
+    pthread_mutex_unlock(&stats.lock);
+}
+
+static double cpu_fraction_locked(void)
+{
+    uint64_t elapsed = gc_uptime_ns() * (uint64_t)os_cpu_count();
+    return elapsed ? (double)stats.gc_cpu_ns / (double)elapsed : 0.0;
+}
+
+void gc_read_stats(gc_stats *out)
+{
+    if (!out)
+        return;
+    gc_init();
+    memset(out, 0, sizeof *out);
+
+    uint64_t mallocs[NUM_SIZE_CLASSES];
+    uint64_t large_bytes;
+    threads_lock_registry();
+    memcpy(mallocs, stats.folded_mallocs, sizeof mallocs);
+    large_bytes = stats.folded_large_bytes;
+    for (struct gc_thread *t = threads_first(); t; t = t->next) {
+        for (unsigned i = 0; i < NUM_SIZE_CLASSES; i++)
+            mallocs[i] +=
+                atomic_load_explicit(&t->mallocs[i], memory_order_relaxed);
+        large_bytes +=
+            atomic_load_explicit(&t->large_bytes, memory_order_relaxed);
+    }
+    threads_unlock_registry();
+
+    uint64_t live_bytes = 0;
+    for (unsigned i = 0; i < NUM_SIZE_CLASSES; i++) {
+        uint64_t frees = i == 0 ? atomic_load_explicit(&stats.large_frees,
+                                                       memory_order_relaxed)
+                                : atomic_load_explicit(&stats.small_frees[i],
+                                                       memory_order_relaxed);
+        out->by_size[i].size = i == 0 ? 0 : size_classes[i].size;
+        out->by_size[i].mallocs = mallocs[i];
+        out->by_size[i].frees = frees;
+        out->mallocs += mallocs[i];
+        out->frees += frees;
+        if (i > 0) {
+            out->total_alloc += mallocs[i] * size_classes[i].size;
+            live_bytes += (mallocs[i] - frees) * size_classes[i].size;
+        }
+    }
+    uint64_t large_freed =
+        atomic_load_explicit(&stats.large_bytes_freed, memory_order_relaxed);
+    out->total_alloc += large_bytes;
+    live_bytes += large_bytes - large_freed;
+    out->heap_alloc = out->alloc = live_bytes;
+    out->heap_objects = out->mallocs - out->frees;
+
+    struct heap_counters h;
+    heap_read_counters(&h);
+    out->heap_sys = h.sys;
+    out->heap_inuse = h.inuse;
+    out->heap_idle = h.sys - h.inuse;
+    out->heap_released = h.released;
+    out->gc_sys = h.meta;
+    out->sys = h.sys + h.meta;
+    out->next_gc = pacer_heap_goal();
+    out->mark_workers = mark_worker_count();
+    out->gc_percent = pacer_percent();
+
+    pthread_mutex_lock(&stats.lock);
+    memcpy(out->pause_ns, stats.pause_ns, sizeof out->pause_ns);
+    memcpy(out->pause_end, stats.pause_end, sizeof out->pause_end);
+    out->pause_total_ns = stats.pause_total_ns;
+    out->pause_max_ns = stats.pause_max_ns;
+    out->last_gc = stats.last_gc;
+    out->num_gc = stats.num_gc;
+    out->num_forced_gc = stats.num_forced_gc;
+    out->gc_cpu_fraction = cpu_fraction_locked();
+    pthread_mutex_unlock(&stats.lock);
+}
+
+/* ---- gctrace ------------------------------------------------------------- */
+
+/* Go's fmtNSAsMS: whole milliseconds from 10 ms up, otherwise two
+ * significant digits with at most three decimals. */
+static int format_ms(char *buf, size_t size, uint64_t ns)
+{
+    if (ns >= 10000000)
+        return snprintf(buf, size, "%llu", (unsigned long long)(ns / 1000000));
+    uint64_t x = ns / 1000;
+    if (x == 0)
+        return snprintf(buf, size, "0");
+    int decimals = 3;
+    while (x >= 100) {
+        x /= 10;
+        decimals--;
+    }
+    if (decimals == 0)
+        return snprintf(buf, size, "%llu", (unsigned long long)x);
+    uint64_t scale = 1;
+    for (int i = 0; i < decimals; i++)
+        scale *= 10;
+    return snprintf(buf, size, "%llu.%0*llu", (unsigned long long)(x / scale),
+                    decimals, (unsigned long long)(x % scale));
+}
+
+void stats_print_gctrace(const struct cycle_record *r)
+{
+    if (!gc_config.gctrace)
+        return;
+    uint64_t procs = (uint64_t)r->markers;
+    char c1[32], c2[32], c3[32], u1[32], u2[32], u3[32], u4[32], u5[32];
+    format_ms(c1, sizeof c1, r->stop_ns);
+    format_ms(c2, sizeof c2, r->mark_ns);
+    format_ms(c3, sizeof c3, r->term_ns);
+    format_ms(u1, sizeof u1, r->stop_ns * procs);
+    format_ms(u2, sizeof u2, 0);              /* assist: none when STW */
+    format_ms(u3, sizeof u3, r->mark_cpu_ns); /* background workers */
+    format_ms(u4, sizeof u4, 0);              /* idle workers */
+    format_ms(u5, sizeof u5, r->term_ns * procs);
+
+    pthread_mutex_lock(&stats.lock);
+    uint32_t n = stats.num_gc;
+    unsigned percent = (unsigned)(cpu_fraction_locked() * 100.0);
+    pthread_mutex_unlock(&stats.lock);
+    double at = (double)(r->start_ns - gc_start_monotonic_ns()) / 1e9;
+
+    char line[512];
+    int len = snprintf(
+        line, sizeof line,
+        "gc %u @%.3fs %u%%: %s+%s+%s ms clock, %s+%s/%s/%s+%s ms cpu, "
+        "%llu->%llu->%llu MB, %llu MB goal, %llu MB stacks, %llu MB "
+        "globals, %u P%s\n",
+        n, at, percent, c1, c2, c3, u1, u2, u3, u4, u5,
+        (unsigned long long)(r->heap_live_start >> 20),
+        (unsigned long long)(r->heap_live_end_mark >> 20),
+        (unsigned long long)(r->heap_marked >> 20),
+        (unsigned long long)(r->heap_goal >> 20),
+        (unsigned long long)(r->stack_bytes >> 20),
+        (unsigned long long)(r->global_bytes >> 20), r->markers,
+        r->forced ? " (forced)" : "");
+    if (len > 0) {
+        ssize_t ignored = write(STDERR_FILENO, line,
+                                (size_t)len < sizeof line ? (size_t)len
+                                                          : sizeof line - 1);
+        (void)ignored;
+    }
+}

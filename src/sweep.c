@@ -1,0 +1,223 @@
+/*
+ * sweep.c — sweeping spans (see sweep.h for the generation protocol).
+ *
+ * Sweeping reads and writes only a span's bitmaps, never object memory
+ * (design §4): the mark bits become the alloc bits, the slots that lost their
+ * mark are free, and the span is flagged `needzero` so allocation re-zeroes
+ * them. A slot that is marked but was not allocated is a "zombie": something
+ * marked free memory, which means the heap is already corrupt, so it aborts.
+ *
+ * Who sweeps: a thread that needs a span of a class (central_acquire), a
+ * large allocation that needs pages (sweep_reclaim_pages), the background
+ * sweeper thread after each cycle, and the next cycle before it starts
+ * (sweep_finish), so that marking always starts on a fully swept heap.
+ */
+#include "sweep.h"
+
+#include "central.h"
+#include "report.h"
+#include "stats.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+static _Atomic uint32_t heap_sweepgen = 4;
+/* Sweeps under way (claimed, not yet finished). */
+static atomic_int active_sweepers;
+
+static struct {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool running, requested, stop;
+} background = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                .wake = PTHREAD_COND_INITIALIZER};
+
+uint32_t sweep_current_generation(void)
+{
+    return atomic_load_explicit(&heap_sweepgen, memory_order_acquire);
+}
+
+void sweep_flip(void)
+{
+    atomic_fetch_add_explicit(&heap_sweepgen, 2, memory_order_release);
+}
+
+void sweep_begin(void)
+{
+    atomic_fetch_add_explicit(&active_sweepers, 1, memory_order_relaxed);
+}
+
+void sweep_end(void)
+{
+    /* Release: sweep_finish's acquire load then sees the span swept. */
+    atomic_fetch_sub_explicit(&active_sweepers, 1, memory_order_release);
+}
+
+static uint64_t low_bits(uint32_t n)
+{
+    return n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1);
+}
+
+static enum sweep_result sweep_large(struct span *s)
+{
+    bool marked = atomic_load_explicit(&s->mark_bits[0],
+                                       memory_order_relaxed) & 1;
+    bool freed = span_slot_freed(s, 0);
+    if (!marked || freed) {
+        stats_count_large_free(s->elem_size);
+        heap_free_span(s);
+        return SWEEP_FREED;
+    }
+    atomic_store_explicit(&s->mark_bits[0], 0, memory_order_relaxed);
+    atomic_store_explicit(&s->sweepgen, sweep_current_generation(),
+                          memory_order_release);
+    return SWEEP_KEPT;
+}
+
+enum sweep_result span_sweep(struct span *s)
+{
+    if (s->span_class / NUM_KINDS == 0)
+        return sweep_large(s);
+
+    uint32_t free_index =
+        atomic_load_explicit(&s->free_index, memory_order_relaxed);
+    _Atomic uint64_t *freed =
+        atomic_load_explicit(&s->freed_bits, memory_order_acquire);
+    uint32_t words = (s->nelems + 63) / 64;
+    uint32_t live_count = 0, freed_count = 0;
+    for (uint32_t w = 0; w < words; w++) {
+        uint32_t first = w * 64;
+        uint64_t handed_out =
+            free_index > first ? low_bits(free_index - first) : 0;
+        uint64_t allocated =
+            atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed) |
+            handed_out;
+        uint64_t marked =
+            atomic_load_explicit(&s->mark_bits[w], memory_order_relaxed);
+        if (marked & ~allocated)
+            report_fatal("zombie object: slot %u of the span at %p "
+                         "(%zu-byte objects) is marked but was never "
+                         "allocated; the heap is corrupt",
+                         first + (uint32_t)__builtin_ctzll(marked & ~allocated),
+                         (void *)s->base, s->elem_size);
+        uint64_t live = marked;
+        if (freed)
+            live &= ~atomic_load_explicit(&freed[w], memory_order_relaxed);
+        live_count += (uint32_t)__builtin_popcountll(live);
+        freed_count += (uint32_t)__builtin_popcountll(allocated & ~live);
+        atomic_store_explicit(&s->alloc_bits[w], live, memory_order_relaxed);
+        atomic_store_explicit(&s->mark_bits[w], 0, memory_order_relaxed);
+    }
+    if (freed_count)
+        stats_count_small_frees(s->span_class / NUM_KINDS, freed_count);
+    if (live_count == 0) {
+        heap_free_span(s);
+        return SWEEP_FREED;
+    }
+    if (freed) {
+        atomic_store_explicit(&s->freed_bits, NULL, memory_order_relaxed);
+        heap_meta_free((void *)freed, FREED_BITS_BYTES);
+    }
+    s->alloc_count = live_count;
+    s->needzero = 1;
+    atomic_store_explicit(&s->free_index, 0, memory_order_relaxed);
+    s->cache_base = 0;
+    s->alloc_cache =
+        ~atomic_load_explicit(&s->alloc_bits[0], memory_order_relaxed) &
+        low_bits(s->nelems);
+    atomic_store_explicit(&s->sweepgen, sweep_current_generation(),
+                          memory_order_release);
+    return SWEEP_KEPT;
+}
+
+/* Sweep one unswept span; false when none is left. *pages_freed grows by
+ * the pages returned to the heap. */
+static bool sweep_one(unsigned *cursor, size_t *pages_freed)
+{
+    struct span *s = central_claim_unswept(cursor);
+    if (!s)
+        return false;
+    size_t npages = s->npages;
+    if (span_sweep(s) == SWEEP_KEPT)
+        central_release(s);
+    else
+        *pages_freed += npages;
+    sweep_end();
+    return true;
+}
+
+void sweep_finish(void)
+{
+    unsigned cursor = 0;
+    size_t pages = 0;
+    while (sweep_one(&cursor, &pages))
+        ;
+    while (atomic_load_explicit(&active_sweepers, memory_order_acquire))
+        sched_yield();
+}
+
+void sweep_reclaim_pages(size_t npages)
+{
+    unsigned cursor = 0; /* class 0: large spans first */
+    size_t pages = 0;
+    while (pages < npages && sweep_one(&cursor, &pages))
+        ;
+}
+
+/* ---- the background sweeper --------------------------------------------- */
+
+static void *background_main(void *arg)
+{
+    (void)arg;
+    unsigned cursor = 0;
+    pthread_mutex_lock(&background.lock);
+    while (!background.stop) {
+        if (!background.requested) {
+            pthread_cond_wait(&background.wake, &background.lock);
+            continue;
+        }
+        background.requested = false;
+        pthread_mutex_unlock(&background.lock);
+        size_t pages = 0;
+        while (sweep_one(&cursor, &pages)) {
+            if (atomic_load_explicit(&gc_internal_safepoint_requested,
+                                     memory_order_relaxed))
+                break; /* a cycle is starting: it finishes the sweep */
+            sched_yield(); /* the mutators come first */
+        }
+        pthread_mutex_lock(&background.lock);
+    }
+    pthread_mutex_unlock(&background.lock);
+    return NULL;
+}
+
+int sweep_start_background(void)
+{
+    background.stop = false;
+    background.requested = false;
+    if (pthread_create(&background.thread, NULL, background_main, NULL))
+        return -1;
+    background.running = true;
+    return 0;
+}
+
+void sweep_wake_background(void)
+{
+    pthread_mutex_lock(&background.lock);
+    background.requested = true;
+    pthread_cond_signal(&background.wake);
+    pthread_mutex_unlock(&background.lock);
+}
+
+void sweep_stop_background(void)
+{
+    if (!background.running)
+        return;
+    pthread_mutex_lock(&background.lock);
+    background.stop = true;
+    pthread_cond_signal(&background.wake);
+    pthread_mutex_unlock(&background.lock);
+    pthread_join(background.thread, NULL);
+    background.running = false;
+}

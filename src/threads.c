@@ -1,0 +1,405 @@
+/*
+ * threads.c — attach/detach, safepoints, blocking regions, stop-the-world.
+ *
+ * The handshake (see threads.h for the states): the collector sets
+ * gc_internal_safepoint_requested and then reads each thread's state; a
+ * thread entering or leaving a blocking region writes its state and then
+ * reads the flag. Both sides use seq_cst, so at least one of them sees the
+ * other's write: either the collector sees the thread stopped, or the thread
+ * sees the request and parks (or goes back to BLOCKING). Parking and waking
+ * go through world_lock and two condition variables.
+ */
+#define _GNU_SOURCE
+#include "threads.h"
+
+#include "gc.h"
+#include "report.h"
+#include "stats.h"
+#include "os.h"
+
+#include <cgc.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+atomic_int gc_internal_safepoint_requested;
+
+static __thread struct gc_thread *current_thread;
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+
+static struct {
+    pthread_mutex_t registry_lock;
+    struct gc_thread *head;
+    size_t count;
+    pthread_mutex_t world_lock;
+    pthread_cond_t world_resumed; /* parked threads wait here */
+    pthread_cond_t thread_stopped; /* the collector waits here */
+} threads = {
+    .registry_lock = PTHREAD_MUTEX_INITIALIZER,
+    .world_lock = PTHREAD_MUTEX_INITIALIZER,
+    .world_resumed = PTHREAD_COND_INITIALIZER,
+    .thread_stopped = PTHREAD_COND_INITIALIZER,
+};
+
+static void detach(struct gc_thread *t);
+
+static void on_thread_exit(void *arg)
+{
+    struct gc_thread *t = arg;
+    if (t && t == current_thread)
+        detach(t);
+}
+
+static void create_exit_key(void)
+{
+    if (pthread_key_create(&exit_key, on_thread_exit))
+        report_fatal("gc_thread_attach: cannot create a thread-exit key");
+}
+
+int threads_init(void)
+{
+    pthread_once(&exit_key_once, create_exit_key);
+    atomic_store(&gc_internal_safepoint_requested, 0);
+    return 0;
+}
+
+struct gc_thread *thread_current(void)
+{
+    return current_thread;
+}
+
+CGC_NOINLINE uintptr_t threads_stack_pointer(void)
+{
+    volatile char here = 0;
+    return (uintptr_t)&here & ~(uintptr_t)15;
+}
+
+static int stack_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr))
+        return -1;
+    int err = pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    if (err)
+        return -1;
+    *lo = (uintptr_t)addr;
+    *hi = (uintptr_t)addr + size;
+    return 0;
+}
+
+int threads_attach(void)
+{
+    if (current_thread)
+        return 0;
+    struct gc_thread *t = aligned_alloc(64, round_up(sizeof *t, 64));
+    if (!t) {
+        errno = ENOMEM;
+        return -1;
+    }
+    memset(t, 0, sizeof *t);
+    if (stack_bounds(&t->stack_lo, &t->stack_hi)) {
+        free(t);
+        errno = EINVAL;
+        return -1;
+    }
+    t->pthread = pthread_self();
+    t->tid = (pid_t)syscall(SYS_gettid);
+    if (pthread_getname_np(t->pthread, t->name, sizeof t->name))
+        t->name[0] = 0;
+    atomic_init(&t->state, THREAD_RUNNING);
+    cache_init(&t->cache);
+    pthread_setspecific(exit_key, t);
+
+    /* Not yet registered, so the collector does not wait for us while we
+     * wait for the registry lock. */
+    pthread_mutex_lock(&threads.registry_lock);
+    t->next = threads.head;
+    if (threads.head)
+        threads.head->prev = t;
+    threads.head = t;
+    threads.count++;
+    pthread_mutex_unlock(&threads.registry_lock);
+    current_thread = t;
+    return 0;
+}
+
+struct gc_thread *thread_current_or_attach(void)
+{
+    if (likely(current_thread != NULL))
+        return current_thread;
+    gc_init();
+    if (threads_attach())
+        return NULL;
+    return current_thread;
+}
+
+int gc_thread_attach(void)
+{
+    gc_init();
+    return threads_attach();
+}
+
+static void detach(struct gc_thread *t)
+{
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) !=
+        THREAD_BLOCKING)
+        threads_blocking_begin_internal(t);
+    pthread_mutex_lock(&threads.registry_lock);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        threads.head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    threads.count--;
+    cache_release_all(&t->cache);
+    stats_fold_thread(t);
+    pthread_mutex_unlock(&threads.registry_lock);
+    current_thread = NULL;
+    pthread_setspecific(exit_key, NULL);
+    free(t);
+}
+
+void gc_thread_detach(void)
+{
+    struct gc_thread *t = current_thread;
+    if (!t)
+        return;
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) ==
+        THREAD_BLOCKING)
+        report_fatal("gc_thread_detach: called inside a blocking region; "
+                     "call gc_blocking_end first");
+    detach(t);
+}
+
+void threads_forget_current(void)
+{
+    struct gc_thread *t = current_thread;
+    if (!t)
+        return;
+    current_thread = NULL;
+    pthread_setspecific(exit_key, NULL);
+    free(t);
+}
+
+size_t threads_count(void)
+{
+    pthread_mutex_lock(&threads.registry_lock);
+    size_t n = threads.count;
+    pthread_mutex_unlock(&threads.registry_lock);
+    return n;
+}
+
+/* ---- the registry lock -------------------------------------------------- */
+
+void threads_lock_registry(void)
+{
+    struct gc_thread *t = current_thread;
+    if (pthread_mutex_trylock(&threads.registry_lock) == 0)
+        return;
+    if (!t || atomic_load_explicit(&t->state, memory_order_relaxed) ==
+                  THREAD_BLOCKING) {
+        pthread_mutex_lock(&threads.registry_lock);
+        return;
+    }
+    /* A collector may hold it while waiting for us: be stopped meanwhile. */
+    threads_blocking_begin_internal(t);
+    pthread_mutex_lock(&threads.registry_lock);
+    threads_blocking_end_internal(t);
+}
+
+void threads_unlock_registry(void)
+{
+    pthread_mutex_unlock(&threads.registry_lock);
+}
+
+struct gc_thread *threads_first(void)
+{
+    return threads.head;
+}
+
+/* ---- safepoints ---------------------------------------------------------- */
+
+/* Wait, with callee-saved registers spilled into this frame, until the world
+ * restarts. */
+static CGC_NOINLINE void park(struct gc_thread *t)
+{
+    __builtin_unwind_init();
+    t->parked_sp = threads_stack_pointer();
+    pthread_mutex_lock(&threads.world_lock);
+    atomic_store_explicit(&t->state, THREAD_PARKED, memory_order_seq_cst);
+    pthread_cond_broadcast(&threads.thread_stopped);
+    while (atomic_load_explicit(&gc_internal_safepoint_requested,
+                                memory_order_seq_cst))
+        pthread_cond_wait(&threads.world_resumed, &threads.world_lock);
+    atomic_store_explicit(&t->state, THREAD_RUNNING, memory_order_seq_cst);
+    pthread_mutex_unlock(&threads.world_lock);
+}
+
+void gc_safepoint_slow(void)
+{
+    struct gc_thread *t = current_thread;
+    if (t &&
+        atomic_load_explicit(&t->state, memory_order_relaxed) ==
+            THREAD_RUNNING &&
+        atomic_load_explicit(&gc_internal_safepoint_requested,
+                             memory_order_seq_cst))
+        park(t);
+}
+
+/* ---- blocking regions ---------------------------------------------------- */
+
+/* Copy stack memory that may hold sanitizer redzones: read as raw words. */
+__attribute__((no_sanitize("address", "thread"))) static void
+copy_stack(unsigned char *to, uintptr_t from, size_t len)
+{
+    for (size_t i = 0; i < len; i += sizeof(uintptr_t))
+        *(uintptr_t *)(to + i) = *(const uintptr_t *)(from + i);
+}
+
+static CGC_NOINLINE void enter_blocking(struct gc_thread *t)
+{
+    /* Spill the callee-saved registers into this frame and copy the frame:
+     * after we return, the caller's GC pointers may live only in those
+     * registers, and the frame memory is reused by whatever blocks. */
+    __builtin_unwind_init();
+    uintptr_t sp = threads_stack_pointer();
+    size_t len = t->stack_hi - sp;
+    if (len > STACK_SNAPSHOT_BYTES)
+        len = STACK_SNAPSHOT_BYTES;
+    copy_stack(t->snapshot, sp, len);
+    t->blocking_sp = sp;
+    t->snapshot_len = len;
+    atomic_store_explicit(&t->state, THREAD_BLOCKING, memory_order_seq_cst);
+    if (atomic_load_explicit(&gc_internal_safepoint_requested,
+                             memory_order_seq_cst)) {
+        pthread_mutex_lock(&threads.world_lock);
+        pthread_cond_broadcast(&threads.thread_stopped);
+        pthread_mutex_unlock(&threads.world_lock);
+    }
+}
+
+void threads_blocking_begin_internal(struct gc_thread *t)
+{
+    enter_blocking(t);
+}
+
+void threads_blocking_end_internal(struct gc_thread *t)
+{
+    for (;;) {
+        if (atomic_load_explicit(&gc_internal_safepoint_requested,
+                                 memory_order_seq_cst)) {
+            pthread_mutex_lock(&threads.world_lock);
+            while (atomic_load_explicit(&gc_internal_safepoint_requested,
+                                        memory_order_seq_cst))
+                pthread_cond_wait(&threads.world_resumed, &threads.world_lock);
+            pthread_mutex_unlock(&threads.world_lock);
+        }
+        atomic_store_explicit(&t->state, THREAD_RUNNING, memory_order_seq_cst);
+        if (!atomic_load_explicit(&gc_internal_safepoint_requested,
+                                  memory_order_seq_cst))
+            return;
+        /* A stop began between our check and our store: we have not touched
+         * GC memory, so go back to BLOCKING (the snapshot is still ours). */
+        pthread_mutex_lock(&threads.world_lock);
+        atomic_store_explicit(&t->state, THREAD_BLOCKING, memory_order_seq_cst);
+        pthread_cond_broadcast(&threads.thread_stopped);
+        pthread_mutex_unlock(&threads.world_lock);
+    }
+}
+
+void gc_blocking_begin(void)
+{
+    struct gc_thread *t = thread_current_or_attach();
+    if (!t)
+        return; /* cannot attach: nothing of ours to protect either */
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) ==
+        THREAD_BLOCKING)
+        report_fatal("gc_blocking_begin: already inside a blocking region "
+                     "(regions do not nest)");
+    enter_blocking(t);
+}
+
+void gc_blocking_end(void)
+{
+    struct gc_thread *t = current_thread;
+    if (!t || atomic_load_explicit(&t->state, memory_order_relaxed) !=
+                  THREAD_BLOCKING)
+        report_fatal("gc_blocking_end: called outside a blocking region; "
+                     "pair it with gc_blocking_begin");
+    threads_blocking_end_internal(t);
+}
+
+/* ---- stop the world ------------------------------------------------------ */
+
+static void warn_slow_thread(struct gc_thread *t, unsigned seconds)
+{
+    report_warning("thread %d (%s) has not reached a safepoint for %u s; "
+                   "call gc_safepoint in long loops and wrap blocking calls "
+                   "in gc_blocking_begin/gc_blocking_end",
+                   (int)t->tid, t->name[0] ? t->name : "unnamed", seconds);
+}
+
+void threads_stop_world(struct gc_thread *self)
+{
+    atomic_store_explicit(&gc_internal_safepoint_requested, 1,
+                          memory_order_seq_cst);
+    for (struct gc_thread *t = threads.head; t; t = t->next) {
+        if (t == self)
+            continue;
+        /* Most threads reach a safepoint within microseconds: yield a few
+         * times before sleeping on the condition variable. */
+        int st;
+        for (int spin = 0; spin < 50; spin++) {
+            st = atomic_load_explicit(&t->state, memory_order_seq_cst);
+            if (st != THREAD_RUNNING)
+                break;
+            sched_yield();
+        }
+        if (st == THREAD_RUNNING) {
+            pthread_mutex_lock(&threads.world_lock);
+            unsigned waited = 0;
+            while ((st = atomic_load_explicit(&t->state,
+                                              memory_order_seq_cst)) ==
+                   THREAD_RUNNING) {
+                struct timespec deadline;
+                clock_gettime(CLOCK_REALTIME, &deadline);
+                deadline.tv_sec += 1;
+                if (pthread_cond_timedwait(&threads.thread_stopped,
+                                           &threads.world_lock,
+                                           &deadline) == ETIMEDOUT &&
+                    atomic_load_explicit(&t->state, memory_order_seq_cst) ==
+                        THREAD_RUNNING)
+                    warn_slow_thread(t, ++waited);
+            }
+            pthread_mutex_unlock(&threads.world_lock);
+        }
+        t->stopped_as = st;
+    }
+}
+
+void threads_start_world(void)
+{
+    pthread_mutex_lock(&threads.world_lock);
+    atomic_store_explicit(&gc_internal_safepoint_requested, 0,
+                          memory_order_seq_cst);
+    pthread_cond_broadcast(&threads.world_resumed);
+    pthread_mutex_unlock(&threads.world_lock);
+}
+
+void threads_note_collector_stack(struct gc_thread *self)
+{
+    if (self) {
+        self->parked_sp = threads_stack_pointer();
+        self->stopped_as = THREAD_PARKED;
+    }
+}

@@ -1,0 +1,102 @@
+/*
+ * threads.h — the registry of attached threads, cooperative safepoints,
+ * blocking regions and stop-the-world (Go's proc.go, the parts a collector
+ * needs).
+ *
+ * A thread is in one of three states (an atomic, seq_cst where a Dekker-style
+ * handshake with gc_internal_safepoint_requested needs it):
+ *   RUNNING   it may touch GC memory; the collector waits for it to stop;
+ *   PARKED    it waits at a safepoint; its stack is [parked_sp, stack_hi);
+ *   BLOCKING  it promised not to touch GC memory; its stack is the snapshot
+ *             taken on entry plus [blocking_sp + snapshot_len, stack_hi).
+ *
+ * Locks, in order: gc_lock (gc.c) -> registry lock -> central/heap locks.
+ * The collector holds the registry lock for the whole stop-the-world, so an
+ * attached thread that wants the registry lock must be BLOCKING while it
+ * waits (threads_lock_registry does that).
+ */
+#ifndef CGC_THREADS_H
+#define CGC_THREADS_H
+
+#include "cache.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
+enum thread_state {
+    THREAD_RUNNING = 0,
+    THREAD_PARKED = 1,
+    THREAD_BLOCKING = 2,
+};
+
+/* Bytes of stack copied on entry to a blocking region: the frame of
+ * gc_blocking_begin, which holds the caller's callee-saved registers. */
+#define STACK_SNAPSHOT_BYTES 1024
+
+struct gc_thread {
+    struct gc_thread *next, *prev; /* registry: under the registry lock */
+    pthread_t pthread;
+    pid_t tid;
+    char name[16];
+    uintptr_t stack_lo, stack_hi;
+
+    atomic_int state;
+    /* Written by the thread before it publishes PARKED/BLOCKING with a
+     * seq_cst store; read by the collector after seeing that state. */
+    uintptr_t parked_sp;
+    uintptr_t blocking_sp;
+    size_t snapshot_len;
+    _Alignas(16) unsigned char snapshot[STACK_SNAPSHOT_BYTES];
+    /* The state the collector saw when the world stopped (collector-owned
+     * while the world is stopped). */
+    int stopped_as;
+
+    struct cache cache; /* owned by the thread */
+
+    /* Allocation counters: written only by the thread (relaxed load+store,
+     * no read-modify-write), read by gc_read_stats. */
+    _Atomic uint64_t mallocs[NUM_SIZE_CLASSES]; /* [0]: large objects */
+    _Atomic uint64_t large_bytes;
+};
+
+/* The calling thread's record, or NULL if it is not attached. */
+struct gc_thread *thread_current(void);
+/* The calling thread's record, attaching it (and initialising the
+ * collector) first if needed; NULL if that fails. */
+struct gc_thread *thread_current_or_attach(void);
+
+int threads_init(void);
+/* Attach the calling thread; idempotent. 0, or -1 with errno. */
+int threads_attach(void);
+/* Number of attached threads. */
+size_t threads_count(void);
+
+/* The registry lock, taken in a way that cannot deadlock with a collector
+ * that holds it while waiting for this thread to stop. */
+void threads_lock_registry(void);
+void threads_unlock_registry(void);
+/* Iterate the registry; the registry lock is held. */
+struct gc_thread *threads_first(void);
+
+/* Stop every attached thread except self at a safepoint or blocking region
+ * (self may be NULL). The registry lock is held. Warns on stderr about a
+ * thread that takes more than a second. */
+void threads_stop_world(struct gc_thread *self);
+void threads_start_world(void);
+
+/* Record where the calling (collecting) thread's stack is live, after its
+ * callee-saved registers were spilled by the caller's frame. */
+void threads_note_collector_stack(struct gc_thread *self);
+
+/* Enter/leave a blocking region from inside the library. */
+void threads_blocking_begin_internal(struct gc_thread *t);
+void threads_blocking_end_internal(struct gc_thread *t);
+
+/* The lowest address of the caller's frame (a noinline callee's local). */
+uintptr_t threads_stack_pointer(void);
+
+/* Forget the calling thread's record without detaching (gc_shutdown). */
+void threads_forget_current(void);
+
+#endif
