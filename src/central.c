@@ -133,11 +133,3 @@ struct span *central_claim_unswept(unsigned *cursor)
     return NULL;
 }
 
-void central_flip_generation(void)
-{
-    for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++)
-        pthread_mutex_lock(&centrals[i].lock);
-    sweep_flip();
-    for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++)
-        pthread_mutex_unlock(&centrals[i].lock);
-}

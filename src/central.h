@@ -27,8 +27,4 @@ void central_release(struct span *s);
  * counted by sweep_begin. NULL when no class has one. */
 struct span *central_claim_unswept(unsigned *cursor);
 
-/* Flip the sweep generation under every class lock, so no list operation
- * sees half a flip. World stopped. */
-void central_flip_generation(void);
-
 #endif

@@ -152,7 +152,11 @@ static void run_cycle(struct gc_thread *self, bool forced)
 
     for (struct gc_thread *t = threads_first(); t; t = t->next)
         cache_release_all(&t->cache);
-    central_flip_generation();
+    /* No list operation can see half a flip: mutators are stopped, and the
+     * background sweeper finds no unswept span between sweep_finish and
+     * here, so whatever it pops after the flip it claims for the new
+     * generation (sweep.h). */
+    sweep_flip();
     pacer_cycle_end(marked.marked_bytes);
     uint64_t t3 = os_monotonic_ns();
 
