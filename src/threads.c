@@ -29,7 +29,9 @@
 
 atomic_int gc_internal_safepoint_requested;
 
-static __thread struct gc_thread *current_thread;
+__thread struct gc_thread *thread_current_record
+    __attribute__((tls_model("initial-exec")));
+#define current_thread thread_current_record
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
@@ -67,11 +69,6 @@ int threads_init(void)
     pthread_once(&exit_key_once, create_exit_key);
     atomic_store(&gc_internal_safepoint_requested, 0);
     return 0;
-}
-
-struct gc_thread *thread_current(void)
-{
-    return current_thread;
 }
 
 CGC_NOINLINE uintptr_t threads_stack_pointer(void)
@@ -132,10 +129,8 @@ int threads_attach(void)
     return 0;
 }
 
-struct gc_thread *thread_current_or_attach(void)
+struct gc_thread *thread_attach_slow(void)
 {
-    if (likely(current_thread != NULL))
-        return current_thread;
     gc_init();
     if (threads_attach())
         return NULL;

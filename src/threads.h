@@ -60,11 +60,24 @@ struct gc_thread {
     _Atomic uint64_t large_bytes;
 };
 
-/* The calling thread's record, or NULL if it is not attached. */
-struct gc_thread *thread_current(void);
+/* The calling thread's record, or NULL if it is not attached. Initial-exec
+ * TLS: one load, no __tls_get_addr call, also in the shared library. */
+extern __thread struct gc_thread *thread_current_record
+    __attribute__((tls_model("initial-exec")));
+
+static inline struct gc_thread *thread_current(void)
+{
+    return thread_current_record;
+}
 /* The calling thread's record, attaching it (and initialising the
  * collector) first if needed; NULL if that fails. */
-struct gc_thread *thread_current_or_attach(void);
+struct gc_thread *thread_attach_slow(void);
+
+static inline struct gc_thread *thread_current_or_attach(void)
+{
+    struct gc_thread *t = thread_current_record;
+    return likely(t != NULL) ? t : thread_attach_slow();
+}
 
 int threads_init(void);
 /* Attach the calling thread; idempotent. 0, or -1 with errno. */

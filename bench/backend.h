@@ -1,0 +1,421 @@
+/*
+ * backend.h — the allocator shim that lets one benchmark source build
+ * against cgc, Boehm's libgc or plain malloc/free.
+ *
+ * Compile with exactly one of -DBACKEND_CGC, -DBACKEND_BOEHM or
+ * -DBACKEND_MALLOC. The benchmarks use only the bk_* functions and BK_STORE
+ * below, so the three builds run the same code and differ only in what the
+ * allocator (and, for malloc, explicit freeing) costs.
+ *
+ * Contract for the benchmarks:
+ *   - bk_alloc memory is zeroed for the GCs but not for malloc, so a
+ *     benchmark initialises every field it later reads;
+ *   - bk_free is a real free() only for malloc (the GCs reclaim by
+ *     themselves, which is the point of the comparison);
+ *   - every pointer stored into heap memory or a root goes through BK_STORE
+ *     (cgc's GC_WRITE; a plain store for the others);
+ *   - threads are created and joined with bk_thread_create/bk_thread_join,
+ *     and anything that may block goes through bk_blocking_begin/end, so
+ *     that cgc never waits for a thread parked in the kernel.
+ */
+#ifndef BENCH_BACKEND_H
+#define BENCH_BACKEND_H
+
+/* clock_gettime, pthread barriers and nanosleep are POSIX, not ISO C: ask
+ * for them explicitly so a strict -std=c11 build works too. Must come
+ * before the first system header, hence in every bench header. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#if (defined(BACKEND_CGC) + defined(BACKEND_BOEHM) + defined(BACKEND_MALLOC)) != 1
+#error "define exactly one of BACKEND_CGC, BACKEND_BOEHM, BACKEND_MALLOC"
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define BK_UNUSED __attribute__((unused))
+#else
+#define BK_UNUSED
+#endif
+
+/* GC statistics over an interval of the run, filled by bk_gc_since(). A
+ * field that the backend cannot provide is negative (printed as "-"). */
+struct bk_gc_info {
+    long gcs;              /* completed collections */
+    double max_pause_ms;   /* longest stop-the-world pause */
+    double p99_pause_ms;   /* 99th percentile of the recorded pauses */
+    double total_pause_ms; /* sum of the recorded pauses */
+};
+
+/* Position in the pause record, taken with bk_gc_mark(); 0 means "since the
+ * program started". */
+typedef uint64_t bk_gc_cursor;
+
+/* The p99 of n pause samples (nanoseconds), sorting them in place. */
+static int bk_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static BK_UNUSED uint64_t bk_p99_u64(uint64_t *v, size_t n)
+{
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof *v, bk_cmp_u64);
+    /* Nearest-rank percentile: the smallest value with at least 99% of the
+     * samples at or below it. */
+    size_t rank = (n * 99 + 99) / 100;
+    return v[rank - 1];
+}
+
+static BK_UNUSED uint64_t bk_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ======================================================================== */
+#if defined(BACKEND_CGC)
+
+#include "cgc.h"
+
+#define BK_NAME "cgc"
+#define BK_IS_GC 1
+
+#define BK_STORE(lvalue, value) GC_WRITE(lvalue, value)
+
+static BK_UNUSED void bk_init(void)
+{
+    gc_init();
+}
+
+static BK_UNUSED void *bk_alloc(size_t n)
+{
+    return gc_alloc(n);
+}
+
+static BK_UNUSED void *bk_alloc_noscan(size_t n)
+{
+    return gc_alloc_noscan(n);
+}
+
+static BK_UNUSED void bk_free(void *p)
+{
+    (void)p; /* the collector reclaims it */
+}
+
+/* cgc scans only registered roots among the globals. */
+static BK_UNUSED void bk_root(void *addr, size_t size)
+{
+    if (gc_root_add(addr, size) != 0)
+        abort();
+}
+
+static BK_UNUSED void bk_collect(void)
+{
+    gc_collect();
+}
+
+static BK_UNUSED void bk_blocking_begin(void)
+{
+    gc_blocking_begin();
+}
+
+static BK_UNUSED void bk_blocking_end(void)
+{
+    gc_blocking_end();
+}
+
+/* A new thread attaches itself on its first allocation and detaches at
+ * exit, so plain pthread_create is enough. */
+static BK_UNUSED int bk_thread_create(pthread_t *t, void *(*fn)(void *),
+                                      void *arg)
+{
+    return pthread_create(t, NULL, fn, arg);
+}
+
+static BK_UNUSED bk_gc_cursor bk_gc_mark(void)
+{
+    gc_stats *s = malloc(sizeof *s); /* ~6 KiB: keep it off small stacks */
+    if (!s)
+        abort();
+    gc_read_stats(s);
+    bk_gc_cursor c = s->num_gc;
+    free(s);
+    return c;
+}
+
+/* pause_ns is a ring of the last 256 cycles' pauses (Go's PauseNs): the
+ * percentile covers at most those; the maximum since the start comes from
+ * pause_max_ns, which sees every cycle. */
+static BK_UNUSED void bk_gc_since(bk_gc_cursor since, struct bk_gc_info *out)
+{
+    gc_stats *s = malloc(sizeof *s);
+    if (!s)
+        abort();
+    gc_read_stats(s);
+    uint64_t n = s->num_gc - since;
+    uint64_t kept = n < 256 ? n : 256;
+    uint64_t v[256], max = 0, sum = 0;
+    for (uint64_t i = 0; i < kept; i++) {
+        v[i] = s->pause_ns[(s->num_gc - 1 - i) % 256];
+        sum += v[i];
+        if (v[i] > max)
+            max = v[i];
+    }
+    /* Older pauses fell out of the ring; pause_max_ns covers them only when
+     * the interval is the whole run. */
+    if (since == 0 && s->pause_max_ns > max)
+        max = s->pause_max_ns;
+    out->gcs = (long)n;
+    out->max_pause_ms = (double)max / 1e6;
+    out->p99_pause_ms = (double)bk_p99_u64(v, kept) / 1e6;
+    out->total_pause_ms =
+        since == 0 ? (double)s->pause_total_ns / 1e6 : (double)sum / 1e6;
+    free(s);
+}
+
+/* ======================================================================== */
+#elif defined(BACKEND_BOEHM)
+
+/* GC_THREADS must precede gc.h so that the thread-aware entry points (and
+ * the thread-local allocation fast paths) are used. */
+#define GC_THREADS 1
+#include <gc.h>
+#include <stdatomic.h>
+
+#define BK_NAME "boehm"
+#define BK_IS_GC 1
+
+/* Boehm's default (non-incremental) mode needs no write barrier. */
+#define BK_STORE(lvalue, value) ((lvalue) = (value))
+
+/* Boehm reports no pause times, so the collection-event callback timestamps
+ * the stop-the-world window itself: from just before the world is stopped
+ * to just after it is restarted, the same window cgc calls a pause. The
+ * callback runs with the GC lock held, so one writer at a time. */
+#define BK_BOEHM_MAX_PAUSES 65536
+static uint64_t bk_boehm_pause[BK_BOEHM_MAX_PAUSES];
+static _Atomic uint64_t bk_boehm_npause;
+static uint64_t bk_boehm_stop_t0;
+static _Atomic uint64_t bk_boehm_pause_max;
+
+static void GC_CALLBACK bk_boehm_event(GC_EventType ev)
+{
+    if (ev == GC_EVENT_PRE_STOP_WORLD) {
+        bk_boehm_stop_t0 = bk_now_ns();
+    } else if (ev == GC_EVENT_POST_START_WORLD && bk_boehm_stop_t0 != 0) {
+        uint64_t d = bk_now_ns() - bk_boehm_stop_t0;
+        uint64_t n = atomic_load_explicit(&bk_boehm_npause,
+                                          memory_order_relaxed);
+        bk_boehm_pause[n % BK_BOEHM_MAX_PAUSES] = d;
+        atomic_store_explicit(&bk_boehm_npause, n + 1, memory_order_release);
+        if (d > atomic_load_explicit(&bk_boehm_pause_max,
+                                     memory_order_relaxed))
+            atomic_store_explicit(&bk_boehm_pause_max, d,
+                                  memory_order_relaxed);
+        bk_boehm_stop_t0 = 0;
+    }
+}
+
+static BK_UNUSED void bk_init(void)
+{
+    GC_INIT();
+    /* Boehm starts its parallel markers only when the program creates its
+     * first thread, so a single-threaded benchmark would otherwise mark on
+     * one core while cgc uses its mark workers. Start them up front to
+     * compare against Boehm at its best (GC_MARKERS=1 turns this off). */
+    GC_start_mark_threads();
+    GC_set_on_collection_event(bk_boehm_event);
+}
+
+static BK_UNUSED void *bk_alloc(size_t n)
+{
+    return GC_MALLOC(n);
+}
+
+static BK_UNUSED void *bk_alloc_noscan(size_t n)
+{
+    return GC_MALLOC_ATOMIC(n);
+}
+
+static BK_UNUSED void bk_free(void *p)
+{
+    (void)p; /* the collector reclaims it */
+}
+
+/* Boehm scans the data and bss segments by itself. */
+static BK_UNUSED void bk_root(void *addr, size_t size)
+{
+    (void)addr;
+    (void)size;
+}
+
+static BK_UNUSED void bk_collect(void)
+{
+    GC_gcollect();
+}
+
+static BK_UNUSED void bk_blocking_begin(void)
+{
+}
+
+static BK_UNUSED void bk_blocking_end(void)
+{
+}
+
+/* GC_pthread_create registers the new thread with the collector before it
+ * runs, so its stack is scanned from the start. */
+static BK_UNUSED int bk_thread_create(pthread_t *t, void *(*fn)(void *),
+                                      void *arg)
+{
+    return GC_pthread_create(t, NULL, fn, arg);
+}
+
+/* The cursor counts recorded pauses; GC numbers are taken separately. */
+static uint64_t bk_boehm_gc_no_at_mark;
+
+static BK_UNUSED bk_gc_cursor bk_gc_mark(void)
+{
+    bk_boehm_gc_no_at_mark = GC_get_gc_no();
+    return atomic_load_explicit(&bk_boehm_npause, memory_order_acquire);
+}
+
+static BK_UNUSED void bk_gc_since(bk_gc_cursor since, struct bk_gc_info *out)
+{
+    uint64_t n = atomic_load_explicit(&bk_boehm_npause, memory_order_acquire);
+    uint64_t cnt = n - since;
+    if (cnt > BK_BOEHM_MAX_PAUSES)
+        cnt = BK_BOEHM_MAX_PAUSES;
+    uint64_t *v = malloc((cnt ? cnt : 1) * sizeof *v);
+    if (!v)
+        abort();
+    uint64_t max = 0, sum = 0;
+    for (uint64_t i = 0; i < cnt; i++) {
+        v[i] = bk_boehm_pause[(n - 1 - i) % BK_BOEHM_MAX_PAUSES];
+        sum += v[i];
+        if (v[i] > max)
+            max = v[i];
+    }
+    if (since == 0) {
+        uint64_t m = atomic_load_explicit(&bk_boehm_pause_max,
+                                          memory_order_relaxed);
+        if (m > max)
+            max = m;
+    }
+    out->gcs = (long)(GC_get_gc_no() - (since == 0 ? 0 : bk_boehm_gc_no_at_mark));
+    out->max_pause_ms = (double)max / 1e6;
+    out->p99_pause_ms = (double)bk_p99_u64(v, cnt) / 1e6;
+    out->total_pause_ms = (double)sum / 1e6;
+    free(v);
+}
+
+/* ======================================================================== */
+#elif defined(BACKEND_MALLOC)
+
+#define BK_NAME "malloc"
+#define BK_IS_GC 0
+
+#define BK_STORE(lvalue, value) ((lvalue) = (value))
+
+static BK_UNUSED void bk_init(void)
+{
+}
+
+static BK_UNUSED void *bk_alloc(size_t n)
+{
+    return malloc(n);
+}
+
+static BK_UNUSED void *bk_alloc_noscan(size_t n)
+{
+    return malloc(n);
+}
+
+static BK_UNUSED void bk_free(void *p)
+{
+    free(p);
+}
+
+static BK_UNUSED void bk_root(void *addr, size_t size)
+{
+    (void)addr;
+    (void)size;
+}
+
+static BK_UNUSED void bk_collect(void)
+{
+}
+
+static BK_UNUSED void bk_blocking_begin(void)
+{
+}
+
+static BK_UNUSED void bk_blocking_end(void)
+{
+}
+
+static BK_UNUSED int bk_thread_create(pthread_t *t, void *(*fn)(void *),
+                                      void *arg)
+{
+    return pthread_create(t, NULL, fn, arg);
+}
+
+static BK_UNUSED bk_gc_cursor bk_gc_mark(void)
+{
+    return 0;
+}
+
+/* No collector, so nothing to report. */
+static BK_UNUSED void bk_gc_since(bk_gc_cursor since, struct bk_gc_info *out)
+{
+    (void)since;
+    out->gcs = -1;
+    out->max_pause_ms = -1;
+    out->p99_pause_ms = -1;
+    out->total_pause_ms = -1;
+}
+
+#endif
+/* ======================================================================== */
+
+/* Joining waits in the kernel: under cgc the joining thread must be inside
+ * a blocking region, otherwise a collection started by the threads being
+ * joined would wait for it forever. */
+static BK_UNUSED void bk_thread_join(pthread_t t, void **ret)
+{
+    bk_blocking_begin();
+#if defined(BACKEND_BOEHM)
+    GC_pthread_join(t, ret);
+#else
+    pthread_join(t, ret);
+#endif
+    bk_blocking_end();
+}
+
+static BK_UNUSED void bk_barrier_wait(pthread_barrier_t *b)
+{
+    bk_blocking_begin();
+    pthread_barrier_wait(b);
+    bk_blocking_end();
+}
+
+static BK_UNUSED void bk_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    bk_blocking_begin();
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+    bk_blocking_end();
+}
+
+#endif /* BENCH_BACKEND_H */

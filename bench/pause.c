@@ -1,0 +1,220 @@
+/*
+ * pause.c — allocation latency with a large long-lived heap: what a
+ * mutator feels of the collector's pauses.
+ *
+ * Phase 1 (not measured) builds a long-lived heap of --heap-mib MiB of
+ * 32-byte nodes, shaped like a chained hash table: one big bucket array,
+ * reachable only from a global root, whose chains are threaded through
+ * memory in random order, each node also pointing at a random bucket's
+ * chain. Marking it is a pointer chase with poor locality, the case that
+ * makes collectors pause. A full collection then settles the heap.
+ *
+ * Phase 2 (measured, --seconds s) runs a mutator that allocates small
+ * objects (16..64 bytes), keeps the last --window of them in a FIFO and
+ * drops the rest, timing EVERY allocation with CLOCK_MONOTONIC. It reports
+ * the p50/p99/p99.9/max allocation latency and, for the collectors, the
+ * cycles and stop-the-world pauses within that phase.
+ *
+ * The table is checked node by node at the end, so a collector that frees
+ * part of the live heap fails the run instead of just looking fast.
+ *
+ * Usage: pause [--heap-mib M] [--seconds S] [--window W]
+ */
+#include "backend.h"
+#include "benchutil.h"
+
+#include <stdio.h>
+
+typedef struct node node;
+struct node {
+    node *next;    /* bucket chain */
+    node *other;   /* a random chain elsewhere: cross edges for the marker */
+    uint64_t key;  /* 0..n-1, for the final check */
+    uint64_t val;
+};
+
+/* The only path to the long-lived heap once it is built: for cgc it is
+ * registered as a root; Boehm scans the data segment by itself. */
+static node **g_table;
+
+static inline uint64_t below(uint64_t r32, uint64_t n)
+{
+    return (r32 * n) >> 32;
+}
+
+/* Builds the table into g_table; returns the number of nodes. */
+static uint64_t build_heap(long heap_mib, uint64_t *rng)
+{
+    uint64_t nnodes = ((uint64_t)heap_mib << 20) / sizeof(node);
+    uint64_t nbuckets = nnodes / 8 ? nnodes / 8 : 1;
+    if (nbuckets > UINT32_MAX)
+        bu_die("pause: heap too large");
+
+    node **table = bk_alloc(nbuckets * sizeof *table);
+    if (!table)
+        bu_die("pause: out of memory");
+    for (uint64_t b = 0; b < nbuckets; b++)
+        BK_STORE(table[b], NULL); /* malloc memory is not zeroed */
+    BK_STORE(g_table, table);
+
+    for (uint64_t i = 0; i < nnodes; i++) {
+        node *n = bk_alloc(sizeof *n);
+        if (!n)
+            bu_die("pause: out of memory");
+        uint64_t r = bu_rand(rng);
+        uint64_t b = below(r >> 32, nbuckets);
+        n->key = i;
+        n->val = i * 0x9E3779B97F4A7C15ULL;
+        BK_STORE(n->other, table[below(r & 0xffffffffu, nbuckets)]);
+        BK_STORE(n->next, table[b]);
+        BK_STORE(table[b], n);
+    }
+    return nnodes;
+}
+
+/* Walks every chain; 0 if the table still holds exactly nodes 0..n-1. */
+static int check_heap(uint64_t nnodes)
+{
+    uint64_t nbuckets = nnodes / 8 ? nnodes / 8 : 1;
+    uint64_t count = 0, keysum = 0;
+    for (uint64_t b = 0; b < nbuckets; b++) {
+        for (node *n = g_table[b]; n; n = n->next) {
+            if (n->key >= nnodes ||
+                n->val != n->key * 0x9E3779B97F4A7C15ULL ||
+                (n->other && n->other->key >= nnodes))
+                return -1;
+            count++;
+            keysum += n->key;
+        }
+    }
+    return count == nnodes && keysum == nnodes * (nnodes - 1) / 2 ? 0 : -1;
+}
+
+/* The cost of the two clock reads around each allocation, reported so the
+ * latencies can be read net of it. */
+static uint64_t clock_overhead_ns(void)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t a = bu_now_ns();
+        uint64_t b = bu_now_ns();
+        if (b - a < best)
+            best = b - a;
+    }
+    return best;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t start = bu_now_ns();
+    long heap_mib = 256, window = 4096;
+    double seconds = 10;
+
+    for (int i = 1; i < argc; i++) {
+        if (bu_opt_long(argc, argv, &i, "--heap-mib", &heap_mib) ||
+            bu_opt_double(argc, argv, &i, "--seconds", &seconds) ||
+            bu_opt_long(argc, argv, &i, "--window", &window))
+            continue;
+        bu_die("usage: pause [--heap-mib M] [--seconds S] [--window W]");
+    }
+    if (heap_mib < 1 || heap_mib > (1L << 20) || seconds <= 0 ||
+        window < 1 || window > (1L << 30))
+        bu_die("pause: heap-mib >= 1, seconds > 0, window 1..2^30");
+
+    bk_init();
+    bk_root(&g_table, sizeof g_table);
+
+    uint64_t rng = 0x2545F4914F6CDD1DULL;
+    bk_gc_cursor c0 = bk_gc_mark();
+    uint64_t tb0 = bu_now_ns();
+    uint64_t nnodes = build_heap(heap_mib, &rng);
+    bk_collect();
+    uint64_t tb1 = bu_now_ns();
+    struct bk_gc_info build_gi;
+    bk_gc_since(c0, &build_gi);
+    printf("built %ld MiB long-lived heap (%llu nodes) in %.2f s\n",
+           heap_mib, (unsigned long long)nnodes, (tb1 - tb0) / 1e9);
+    if (build_gi.gcs >= 0)
+        printf("collections while building: %ld, max pause %.1f ms\n",
+               build_gi.gcs, build_gi.max_pause_ms);
+
+    /* The FIFO of recent objects: a GC-heap slot array written through the
+     * barrier, like any pointer-holding object. */
+    uint64_t **fifo = bk_alloc((size_t)window * sizeof *fifo);
+    if (!fifo)
+        bu_die("pause: out of memory");
+    for (long i = 0; i < window; i++)
+        BK_STORE(fifo[i], NULL);
+
+    struct bu_hist *h = calloc(1, sizeof *h);
+    if (!h)
+        bu_die("pause: out of memory");
+    uint64_t overhead = clock_overhead_ns();
+
+    bk_gc_cursor c1 = bk_gc_mark();
+    uint64_t t_start = bu_now_ns();
+    uint64_t deadline = t_start + (uint64_t)(seconds * 1e9);
+    uint64_t seq = 0, t1;
+    long k = 0;
+    do {
+        uint64_t r = bu_rand(&rng);
+        size_t size = 16 + 16 * (size_t)(r >> 62);
+        uint64_t t0 = bu_now_ns();
+        uint64_t *o = bk_alloc(size);
+        t1 = bu_now_ns();
+        bu_hist_add(h, t1 - t0);
+        if (!o)
+            bu_die("pause: out of memory");
+        o[0] = ++seq;
+        o[1] = size;
+        uint64_t *old = fifo[k];
+        BK_STORE(fifo[k], o);
+        bk_free(old);
+        if (++k == window)
+            k = 0;
+    } while (t1 < deadline);
+    double measured_s = (t1 - t_start) / 1e9;
+    struct bk_gc_info gi;
+    bk_gc_since(c1, &gi);
+
+    if (check_heap(nnodes) != 0) {
+        fprintf(stderr, "pause: FAILED: the long-lived heap is corrupted\n");
+        return 1;
+    }
+    uint64_t end = bu_now_ns();
+
+    uint64_t p50 = bu_hist_pct(h, 50), p99 = bu_hist_pct(h, 99),
+             p999 = bu_hist_pct(h, 99.9);
+    double mean = (double)h->sum / (double)h->count;
+    printf("measured %.2f s: %llu allocations, latency mean %.1f ns, p50 %llu"
+           " ns, p99 %llu ns, p99.9 %llu ns, max %.3f ms (clock overhead "
+           "%llu ns included)\n",
+           measured_s, (unsigned long long)h->count, mean,
+           (unsigned long long)p50, (unsigned long long)p99,
+           (unsigned long long)p999, h->max / 1e6,
+           (unsigned long long)overhead);
+    if (gi.gcs >= 0)
+        printf("collections during the measurement: %ld, max pause %.3f ms,"
+               " p99 pause %.3f ms\n",
+               gi.gcs, gi.max_pause_ms, gi.p99_pause_ms);
+
+    bu_result_begin("pause", BK_NAME);
+    bu_result_long("heap_mib", heap_mib);
+    bu_result_double("wall_s", (end - start) / 1e9, 3);
+    bu_result_double("build_s", (tb1 - tb0) / 1e9, 3);
+    bu_result_double("measured_s", measured_s, 3);
+    bu_result_long("maxrss_kb", bu_maxrss_kb());
+    bu_result_u64("allocs", h->count);
+    bu_result_double("ns_per_alloc", mean, 1);
+    bu_result_u64("p50_ns", p50);
+    bu_result_u64("p99_ns", p99);
+    bu_result_u64("p999_ns", p999);
+    bu_result_u64("max_ns", h->max);
+    bu_result_u64("clock_ns", overhead);
+    bu_result_long("gcs", gi.gcs);
+    bu_result_double("max_pause_ms", gi.max_pause_ms, 3);
+    bu_result_double("p99_pause_ms", gi.p99_pause_ms, 3);
+    bu_result_end();
+    free(h);
+    return 0;
+}
