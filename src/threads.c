@@ -143,12 +143,8 @@ int gc_thread_attach(void)
     return threads_attach();
 }
 
-static void detach(struct gc_thread *t)
+static void unlink_locked(struct gc_thread *t)
 {
-    if (atomic_load_explicit(&t->state, memory_order_relaxed) !=
-        THREAD_BLOCKING)
-        threads_blocking_begin_internal(t);
-    pthread_mutex_lock(&threads.registry_lock);
     if (t->prev)
         t->prev->next = t->next;
     else
@@ -156,6 +152,15 @@ static void detach(struct gc_thread *t)
     if (t->next)
         t->next->prev = t->prev;
     threads.count--;
+}
+
+static void detach(struct gc_thread *t)
+{
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) !=
+        THREAD_BLOCKING)
+        threads_blocking_begin_internal(t);
+    pthread_mutex_lock(&threads.registry_lock);
+    unlink_locked(t);
     cache_release_all(&t->cache);
     stats_fold_thread(t);
     pthread_mutex_unlock(&threads.registry_lock);
@@ -181,6 +186,9 @@ void threads_forget_current(void)
     struct gc_thread *t = current_thread;
     if (!t)
         return;
+    pthread_mutex_lock(&threads.registry_lock);
+    unlink_locked(t);
+    pthread_mutex_unlock(&threads.registry_lock);
     current_thread = NULL;
     pthread_setspecific(exit_key, NULL);
     free(t);
