@@ -107,8 +107,9 @@ const gc_type *gc_type_new(size_t size, const size_t *ptr_offsets,
 
 /* Allocate size bytes, zeroed, scanned precisely: only the pointer offsets of
  * t, repeated every t's size bytes (so an array of n elements is
- * gc_alloc_typed(n * size, t)). Trailing bytes that do not make a whole
- * element are not scanned.
+ * gc_alloc_typed(n * size, t)). Every whole element that fits in the
+ * object's usable size (gc_size) is scanned; trailing bytes that do not make
+ * a whole element are not.
  * Errors: NULL with errno EINVAL if t is NULL or size is smaller than t's
  * size; otherwise as gc_alloc. */
 void *gc_alloc_typed(size_t size, const gc_type *t);

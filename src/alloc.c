@@ -22,6 +22,7 @@
 
 #include <cgc.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,6 +157,9 @@ void *gc_calloc(size_t n, size_t size)
     return gc_alloc(total);
 }
 
+static pthread_mutex_t all_types_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct gc_type *all_types;
+
 static int compare_offsets(const void *a, const void *b)
 {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
@@ -188,6 +192,12 @@ const gc_type *gc_type_new(size_t size, const size_t *ptr_offsets,
     if (n_ptrs)
         memcpy(t->ptr_offsets, ptr_offsets, n_ptrs * sizeof(size_t));
     qsort(t->ptr_offsets, n_ptrs, sizeof(size_t), compare_offsets);
+    /* Descriptors are immortal: keep them all reachable from a global so
+     * that leak checkers do not report a type the program stopped naming. */
+    pthread_mutex_lock(&all_types_lock);
+    t->next_created = all_types;
+    all_types = t;
+    pthread_mutex_unlock(&all_types_lock);
     return t;
 }
 
@@ -215,8 +225,13 @@ void *gc_realloc(void *p, size_t size)
     enum object_kind kind = (enum object_kind)s->kind;
     const struct gc_type *type = kind == KIND_TYPED ? s->types[idx] : NULL;
     size_t old_size = s->elem_size;
-    if (size <= old_size && size > old_size / 2 && size > 0)
-        return p; /* fits, and shrinking would not save a size class */
+    if (size <= old_size && size > old_size / 2 && size > 0) {
+        /* Fits, and moving would not save much. Clear the tail so that a
+         * later grow reads zeros and stale pointers retain nothing. */
+        if (kind != KIND_NOSCAN)
+            memset((char *)p + size, 0, old_size - size);
+        return p;
+    }
     if (type && size < type->size)
         size = type->size;
     void *q = alloc_object(size, kind, type);

@@ -152,11 +152,21 @@ static inline struct span *object_lookup(uintptr_t p, uint32_t *idx_out)
                   SPAN_IN_USE)
         return NULL;
     uintptr_t off = p - s->base;
-    if (off >= s->npages * PAGE_SIZE)
-        return NULL;
-    uint32_t idx = s->nelems == 1 ? 0 : span_object_index(s, off);
-    if (idx >= s->nelems || !span_slot_allocated(s, idx) ||
-        span_slot_freed(s, idx))
+    uint32_t idx;
+    if (s->nelems == 1) {
+        /* One object (a large one, or a big size class): the span's tail
+         * past elem_size is waste, not part of the object. */
+        if (off >= s->elem_size)
+            return NULL;
+        idx = 0;
+    } else {
+        if (off >= s->npages * PAGE_SIZE)
+            return NULL;
+        idx = span_object_index(s, off);
+        if (idx >= s->nelems)
+            return NULL;
+    }
+    if (!span_slot_allocated(s, idx) || span_slot_freed(s, idx))
         return NULL;
     *idx_out = idx;
     return s;

@@ -45,6 +45,7 @@ enum object_kind {
 
 /* A precise layout (the public gc_type). Immortal once created. */
 struct gc_type {
+    struct gc_type *next_created; /* list of every descriptor (immortal) */
     size_t size;
     size_t n_ptrs;
     size_t ptr_offsets[]; /* sorted, multiples of 8, < size */

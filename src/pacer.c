@@ -20,8 +20,8 @@ static void recompute_goal(void)
     uint64_t marked =
         atomic_load_explicit(&pacer.heap_marked, memory_order_relaxed);
     uint64_t p = percent < 0 ? 100 : (uint64_t)percent;
-    uint64_t goal = marked + marked / 100 * p;
-    uint64_t minimum = PACER_MIN_HEAP / 100 * p;
+    uint64_t goal = marked + marked * p / 100;
+    uint64_t minimum = PACER_MIN_HEAP * p / 100;
     if (minimum < (64u << 10))
         minimum = 64u << 10;
     if (goal < minimum)
