@@ -58,6 +58,10 @@
 #define GC_UNLIKELY(x) (x)
 #endif
 
+/* Everything declared here is exported from libcgc.so; the library builds
+ * with hidden visibility for all else. */
+#pragma GCC visibility push(default)
+
 /* ------------------------------------------------------------------------
  * Lifetime
  * ------------------------------------------------------------------------ */
@@ -312,5 +316,7 @@ typedef struct gc_stats gc_stats;
 /* Fill *out with the collector's statistics. Thread-safe; never stops the
  * world. Does nothing if out is NULL. */
 void gc_read_stats(gc_stats *out);
+
+#pragma GCC visibility pop
 
 #endif /* CGC_H */
