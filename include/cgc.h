@@ -30,12 +30,22 @@
  * stderr and the default is used):
  *   CGC_PERCENT   like GOGC: heap growth percentage that triggers a
  *                 collection (default 100); "off" disables automatic GC.
+ *   CGC_MEMLIMIT  like GOMEMLIMIT: a soft limit on the memory the heap
+ *                 retains from the OS, in bytes with an optional B, KiB,
+ *                 MiB, GiB or TiB suffix; "off" (the default) for none.
  *   CGC_WORKERS   number of mark worker threads (default: a quarter of the
  *                 CPUs, at least 1; at most 64).
- *   CGC_DEBUG     comma-separated list: gctrace=1 prints one line per
- *                 collection on stderr in the format of Go's
- *                 GODEBUG=gctrace=1; gcstoptheworld=1 marks with the world
- *                 stopped.
+ *   CGC_DEBUG     comma-separated list of name=0|1:
+ *                   gctrace        one line per collection on stderr, in
+ *                                  the format of Go's GODEBUG=gctrace=1;
+ *                   gcstoptheworld mark with the world stopped (for code
+ *                                  that cannot use GC_WRITE);
+ *                   gccheckmark    after each mark, re-mark with the world
+ *                                  stopped and abort, naming the object and
+ *                                  its referrer, if marking missed a
+ *                                  reachable object (a forgotten GC_WRITE);
+ *                   clobberfree    fill freed objects with 0xdeadbeef so a
+ *                                  use after free shows at once.
  */
 #ifndef CGC_H
 #define CGC_H
@@ -257,9 +267,17 @@ void gc_memmove(void *dst, const void *src, size_t n);
 void gc_collect(void);
 
 /* Set the heap growth percentage that triggers a collection (like GOGC);
- * negative turns automatic collection off. Returns the previous setting
- * (-1 if it was off). Thread-safe. */
+ * negative turns automatic collection off (a memory limit still applies).
+ * Returns the previous setting (-1 if it was off). Thread-safe. */
 int gc_set_percent(int percent);
+
+/* Set the soft memory limit (like debug.SetMemoryLimit): the collector
+ * collects earlier and returns free memory to the OS to keep the memory the
+ * heap retains (sys - heap_released) under `bytes`. A limit below what the
+ * program needs makes collections more frequent, at most about half of the
+ * time, rather than failing. Negative only reads. Returns the previous limit
+ * (INT64_MAX when there was none). Thread-safe. */
+int64_t gc_set_memory_limit(int64_t bytes);
 
 /* ------------------------------------------------------------------------
  * Observability, like Go's runtime.ReadMemStats. Reading never stops the
@@ -290,8 +308,9 @@ struct gc_stats {
     uint64_t next_gc;          /* heap goal of the next cycle, bytes */
     uint64_t last_gc;          /* end of the last cycle, ns since the epoch */
     uint64_t pause_total_ns;   /* cumulative stop-the-world pause time */
-    uint64_t pause_ns[256];    /* recent pauses; newest at
-                                  [(num_gc + 255) % 256] */
+    uint64_t pause_ns[256];    /* stop-the-world time of recent cycles (both
+                                  pauses of a cycle added up, as Go's
+                                  PauseNs); newest at [(num_gc + 255) % 256] */
     uint64_t pause_end[256];   /* end of those pauses, ns since the epoch */
     uint32_t num_gc;           /* completed cycles */
     uint32_t num_forced_gc;    /* cycles started by gc_collect */
@@ -307,7 +326,8 @@ struct gc_stats {
 
     /* Beyond Go's MemStats. */
     uint64_t gc_sys;        /* bytes of collector metadata from the OS */
-    uint64_t pause_max_ns;  /* largest stop-the-world pause since gc_init */
+    uint64_t pause_max_ns;  /* longest single stop-the-world pause since
+                               gc_init */
     uint32_t mark_workers;  /* mark worker threads */
     int32_t gc_percent;     /* current CGC_PERCENT, -1 if off */
 };

@@ -15,6 +15,7 @@
 #include "central.h"
 #include "gc.h"
 #include "heap.h"
+#include "mark.h"
 #include "pacer.h"
 #include "report.h"
 #include "sweep.h"
@@ -34,15 +35,43 @@ static void count_small(struct gc_thread *t, unsigned size_class)
                           memory_order_relaxed);
 }
 
-static CGC_NOINLINE struct span *refill(struct gc_thread *t,
-                                        unsigned span_class)
+static void check_running(struct gc_thread *t)
 {
     if (atomic_load_explicit(&t->state, memory_order_relaxed) !=
         THREAD_RUNNING)
         report_fatal("gc_alloc: called inside a blocking region; call "
                      "gc_blocking_end first");
+}
+
+/* The slow path's share of pacing: ask for a cycle when the trigger is
+ * reached, and while marking runs pay for `bytes` with mark work. */
+static void pace(struct gc_thread *t, uint64_t bytes)
+{
     gc_safepoint();
     gc_collect_if_due(t);
+    if (atomic_load_explicit(&gc_internal_barrier_enabled,
+                             memory_order_relaxed))
+        gc_assist(t, bytes);
+}
+
+/* Objects allocated while marking are black (invariant 3): the marker
+ * never scans them, and the sweeper keeps them. */
+static void allocate_black(struct gc_thread *t, struct span *s, uint32_t idx)
+{
+    mark_allocated_black(s, idx);
+    atomic_store_explicit(&t->black_bytes,
+                          atomic_load_explicit(&t->black_bytes,
+                                               memory_order_relaxed) +
+                              s->elem_size,
+                          memory_order_relaxed);
+}
+
+static CGC_NOINLINE struct span *refill(struct gc_thread *t,
+                                        unsigned span_class)
+{
+    check_running(t);
+    unsigned size_class = span_class / NUM_KINDS;
+    pace(t, (uint64_t)size_classes[size_class].npages * PAGE_SIZE);
     return cache_refill(&t->cache, span_class);
 }
 
@@ -65,6 +94,9 @@ static void *alloc_small(struct gc_thread *t, size_t size,
         memset(p, 0, s->elem_size);
     if (kind == KIND_TYPED)
         s->types[idx] = type;
+    if (unlikely(atomic_load_explicit(&gc_internal_barrier_enabled,
+                                      memory_order_relaxed)))
+        allocate_black(t, s, idx);
     count_small(t, size_class);
     gc_safepoint();
     return p;
@@ -79,12 +111,8 @@ static CGC_NOINLINE void *alloc_large(struct gc_thread *t, size_t size,
         return NULL;
     }
     size_t npages = round_up(size, PAGE_SIZE) / PAGE_SIZE;
-    if (atomic_load_explicit(&t->state, memory_order_relaxed) !=
-        THREAD_RUNNING)
-        report_fatal("gc_alloc: called inside a blocking region; call "
-                     "gc_blocking_end first");
-    gc_safepoint();
-    gc_collect_if_due(t);
+    check_running(t);
+    pace(t, npages * PAGE_SIZE);
     pacer_note_allocation((int64_t)(npages * PAGE_SIZE));
     sweep_reclaim_pages(npages);
     struct span *s = heap_alloc_span(npages, span_class_of(0, kind));
@@ -97,6 +125,9 @@ static CGC_NOINLINE void *alloc_large(struct gc_thread *t, size_t size,
         memset((void *)s->base, 0, s->elem_size);
     if (kind == KIND_TYPED)
         s->types[0] = type;
+    if (atomic_load_explicit(&gc_internal_barrier_enabled,
+                             memory_order_relaxed))
+        allocate_black(t, s, 0);
     /* The object exists once free_index covers it. */
     atomic_store_explicit(&s->free_index, 1, memory_order_release);
     s->alloc_cache = 0;

@@ -49,6 +49,48 @@ static void read_percent(struct gc_config *c)
                        s, MAX_PERCENT);
 }
 
+/* A byte count with an optional unit: B, KiB, MiB, GiB, TiB (as
+ * GOMEMLIMIT). */
+static bool parse_bytes(const char *s, int64_t *out)
+{
+    static const struct {
+        const char *suffix;
+        int shift;
+    } units[] = {{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}};
+    if (!*s || *s < '0' || *s > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return false;
+    int shift = -1;
+    if (!*end)
+        shift = 0;
+    for (size_t i = 0; shift < 0 && i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(end, units[i].suffix) == 0)
+            shift = units[i].shift;
+    if (shift < 0 || v > (unsigned long long)(INT64_MAX >> shift))
+        return false;
+    *out = (int64_t)(v << shift);
+    return true;
+}
+
+static void read_memory_limit(struct gc_config *c)
+{
+    const char *s = getenv("CGC_MEMLIMIT");
+    c->memory_limit = -1;
+    if (!s || strcmp(s, "off") == 0)
+        return;
+    if (!parse_bytes(s, &c->memory_limit)) {
+        c->memory_limit = -1;
+        report_warning("CGC_MEMLIMIT=\"%s\" is not a byte count (a number with "
+                       "an optional B, KiB, MiB, GiB or TiB suffix) or "
+                       "\"off\"; using no limit",
+                       s);
+    }
+}
+
 static void read_workers(struct gc_config *c)
 {
     const char *s = getenv("CGC_WORKERS");
@@ -76,6 +118,8 @@ static bool debug_item(struct gc_config *c, const char *item, size_t len)
     } flags[] = {
         {"gctrace", offsetof(struct gc_config, gctrace)},
         {"gcstoptheworld", offsetof(struct gc_config, stoptheworld)},
+        {"gccheckmark", offsetof(struct gc_config, checkmark)},
+        {"clobberfree", offsetof(struct gc_config, clobberfree)},
     };
     const char *eq = memchr(item, '=', len);
     if (!eq)
@@ -97,7 +141,9 @@ static bool debug_item(struct gc_config *c, const char *item, size_t len)
 static void read_debug(struct gc_config *c)
 {
     c->gctrace = false;
-    c->stoptheworld = true; /* the only mode this version implements */
+    c->stoptheworld = false;
+    c->checkmark = false;
+    c->clobberfree = false;
     const char *s = getenv("CGC_DEBUG");
     if (!s || !*s)
         return;
@@ -113,14 +159,15 @@ static void read_debug(struct gc_config *c)
         *c = parsed;
     else
         report_warning("CGC_DEBUG=\"%s\" is not a comma-separated list of "
-                       "gctrace=0|1, gcstoptheworld=0|1; ignoring it",
+                       "gctrace=0|1, gcstoptheworld=0|1, gccheckmark=0|1, "
+                       "clobberfree=0|1; ignoring it",
                        s);
-    c->stoptheworld = true;
 }
 
 void env_read_config(struct gc_config *out)
 {
     read_percent(out);
+    read_memory_limit(out);
     read_workers(out);
     read_debug(out);
 }

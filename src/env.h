@@ -5,12 +5,16 @@
 #define CGC_ENV_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct gc_config {
-    int percent;      /* CGC_PERCENT; -1 = off */
-    unsigned workers; /* CGC_WORKERS */
-    bool gctrace;     /* CGC_DEBUG=gctrace=1 */
-    bool stoptheworld;
+    int percent;          /* CGC_PERCENT; -1 = off */
+    int64_t memory_limit; /* CGC_MEMLIMIT in bytes; -1 = none */
+    unsigned workers;     /* CGC_WORKERS */
+    bool gctrace;         /* CGC_DEBUG=gctrace=1 */
+    bool stoptheworld;    /* CGC_DEBUG=gcstoptheworld=1 */
+    bool checkmark;       /* CGC_DEBUG=gccheckmark=1 */
+    bool clobberfree;     /* CGC_DEBUG=clobberfree=1 */
 };
 
 /* Parse the environment; each malformed variable is reported once on stderr

@@ -1,22 +1,40 @@
 /*
  * gc.c — the collector's cycle and lifetime (Go's mgc.go).
  *
- * The cycle, in this stop-the-world mode (CGC_DEBUG=gcstoptheworld=1, the
- * only mode so far):
- *   0. with gc_lock held but the world running, finish sweeping the previous
- *      cycle, so marking starts from a fully swept heap;
- *   1. stop the world (threads.c);
- *   2. mark from the roots in parallel on the collecting thread and the mark
- *      workers (mark.c, roots.c);
- *   3. flush every thread cache to the central lists, flip the sweep
- *      generation (every span becomes unswept), set the next heap goal;
- *   4. start the world; sweeping then happens lazily and in the background.
- * gc_lock serialises cycles; a running thread that waits for it does so
- * inside a blocking region, because the holder may be stopping the world.
+ * Cycles run on one collector thread, which is not attached: it holds no
+ * GC pointers and never has to stop. Allocating threads ask it for a cycle
+ * when the heap reaches the pacer's trigger; gc_collect asks and waits.
+ *
+ * The concurrent cycle (the default):
+ *   0. finish sweeping the previous cycle (world running);
+ *   1. STW 1: turn the write barrier and allocate-black on, start the mark
+ *      workers, ask every thread to scan its own stack at its next safepoint
+ *      (SAFEPOINT_MARK_DUTY); nothing here is proportional to the heap;
+ *   2. concurrent mark: workers drain grey work; this thread scans the
+ *      registered roots and the stacks of threads inside blocking regions
+ *      (claiming them, so gc_blocking_end waits for the scan); allocating
+ *      threads assist in proportion to what they allocate;
+ *   3. ragged termination: when no grey work is left, every thread flushes
+ *      its barrier buffer at its next safepoint (this thread flushes the
+ *      blocked ones); if that greyed nothing new, marking is done;
+ *   4. STW 2: flush every buffer once more and scan any stack still unscanned
+ *      (a thread attached a moment ago), drain what that found (normally
+ *      nothing), barrier off, flush thread caches, flip the sweep generation,
+ *      set the next goal; nothing proportional to the heap either;
+ *   5. concurrent sweep: lazily on allocation and in the background.
+ * Why a stack needs no rescan: the barrier shades both the overwritten and
+ * the written pointer, so an object a thread loads after its stack scan is
+ * either still reachable from the heap (and will be marked through it) or
+ * was shaded when the heap lost it; objects allocated meanwhile are black.
+ *
+ * CGC_DEBUG=gcstoptheworld=1 runs the whole mark inside one pause instead,
+ * with this thread marking beside the workers and no barrier.
  */
 #include "gc.h"
 
+#include "barrier.h"
 #include "central.h"
+#include "checkmark.h"
 #include "env.h"
 #include "heap.h"
 #include "mark.h"
@@ -24,6 +42,7 @@
 #include "pacer.h"
 #include "report.h"
 #include "roots.h"
+#include "scavenge.h"
 #include "sizeclass.h"
 #include "stats.h"
 #include "sweep.h"
@@ -31,13 +50,36 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_bool initialized;
-static pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Completed cycles; read without gc_lock to skip a redundant cycle. */
-static atomic_uint cycles_done;
 static uint64_t start_ns;
+
+/* The mark cycle number (bumped in STW 1) and the flush epoch (bumped per
+ * ragged flush): threads compare their stamps with them (release/acquire). */
+static _Atomic uint32_t mark_cycle;
+static _Atomic uint32_t flush_epoch;
+/* Black-allocated bytes of threads that detached while marking. */
+static _Atomic uint64_t detached_black_bytes;
+/* Time spent in assists this cycle, for gctrace and the CPU fraction. */
+static _Atomic uint64_t assist_ns;
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;     /* the collector waits for a request */
+    pthread_cond_t finished; /* gc_collect callers wait for a cycle */
+    atomic_bool auto_requested;
+    uint32_t forced_wanted; /* cycles up to this number must run */
+    uint32_t started, completed;
+    bool running, stop;
+    pthread_t thread;
+    uint64_t last_end_ns, last_duration_ns;
+} collector = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .wake = PTHREAD_COND_INITIALIZER,
+    .finished = PTHREAD_COND_INITIALIZER,
+};
 
 bool gc_initialized(void)
 {
@@ -54,6 +96,400 @@ uint64_t gc_uptime_ns(void)
     return os_monotonic_ns() - start_ns;
 }
 
+/* ---- per-thread marking duties -------------------------------------------- */
+
+void gc_thread_mark_duties(struct gc_thread *t)
+{
+    if (!atomic_load_explicit(&gc_internal_barrier_enabled,
+                              memory_order_relaxed))
+        return;
+    uint32_t cycle = atomic_load_explicit(&mark_cycle, memory_order_acquire);
+    if (atomic_load_explicit(&t->stack_scanned_cycle, memory_order_relaxed) !=
+        cycle) {
+        roots_scan_own_stack(t);
+        atomic_store_explicit(&t->stack_scanned_cycle, cycle,
+                              memory_order_release);
+    }
+    uint32_t epoch = atomic_load_explicit(&flush_epoch, memory_order_acquire);
+    if (atomic_load_explicit(&t->flushed_epoch, memory_order_relaxed) !=
+        epoch) {
+        barrier_flush(t);
+        atomic_store_explicit(&t->flushed_epoch, epoch, memory_order_release);
+    }
+}
+
+void gc_note_detached_black_bytes(uint64_t bytes)
+{
+    atomic_fetch_add_explicit(&detached_black_bytes, bytes,
+                              memory_order_relaxed);
+}
+
+void gc_assist(struct gc_thread *t, uint64_t allocated)
+{
+    int64_t debt = pacer_assist_debt(allocated) - t->assist_credit;
+    if (debt <= 0) {
+        t->assist_credit = -debt;
+        return;
+    }
+    debt -= mark_take_background_credit(debt);
+    t->assist_credit = 0;
+    if (debt <= 0)
+        return;
+    uint64_t t0 = os_monotonic_ns();
+    struct marker m;
+    mark_helper_begin(&m);
+    uint64_t done = mark_helper_drain(&m, (uint64_t)debt);
+    mark_helper_end(&m);
+    if (done > (uint64_t)debt)
+        t->assist_credit = (int64_t)(done - (uint64_t)debt);
+    atomic_fetch_add_explicit(&assist_ns, os_monotonic_ns() - t0,
+                              memory_order_relaxed);
+}
+
+/* Do the duties of threads that cannot: scan the stacks of blocked threads
+ * and flush their buffers (claiming each so it holds still). Returns
+ * whether some running thread still owes a duty, which it will do at its
+ * next safepoint. */
+static bool duties_pending(uint32_t cycle, uint32_t epoch)
+{
+    bool pending = false;
+    threads_lock_registry();
+    for (struct gc_thread *t = threads_first(); t; t = t->next) {
+        bool scanned = atomic_load_explicit(&t->stack_scanned_cycle,
+                                            memory_order_acquire) == cycle;
+        bool flushed = atomic_load_explicit(&t->flushed_epoch,
+                                            memory_order_acquire) == epoch;
+        if (scanned && flushed)
+            continue;
+        if (!threads_try_claim(t)) {
+            pending = true;
+            continue;
+        }
+        if (!scanned) {
+            struct marker m;
+            mark_helper_begin(&m);
+            roots_scan_thread(&m, t);
+            mark_helper_end(&m);
+            atomic_store_explicit(&t->stack_scanned_cycle, cycle,
+                                  memory_order_release);
+        }
+        if (!flushed) {
+            barrier_flush(t);
+            atomic_store_explicit(&t->flushed_epoch, epoch,
+                                  memory_order_release);
+        }
+        threads_release_claim(t);
+    }
+    threads_unlock_registry();
+    return pending;
+}
+
+static void sleep_briefly(void)
+{
+    struct timespec ts = {0, 50000}; /* 50 µs */
+    nanosleep(&ts, NULL);
+}
+
+/* Wait until every thread did its duties for this cycle and epoch. */
+static void wait_for_duties(uint32_t cycle, uint32_t epoch)
+{
+    uint64_t start = os_monotonic_ns();
+    unsigned warned = 0;
+    while (duties_pending(cycle, epoch)) {
+        sleep_briefly();
+        uint64_t waited = (os_monotonic_ns() - start) / 1000000000u;
+        if (waited > warned) {
+            warned = (unsigned)waited;
+            report_warning("marking has waited %u s for a thread to reach a "
+                           "safepoint; call gc_safepoint in long loops and "
+                           "wrap blocking calls in gc_blocking_begin/end",
+                           warned);
+        }
+    }
+}
+
+/* Steps 2 and 3 of the cycle: mark until a ragged flush finds nothing. */
+static void mark_concurrently(uint32_t cycle)
+{
+    struct marker m;
+    mark_helper_begin(&m);
+    roots_scan_registered(&m);
+    mark_helper_end(&m);
+
+    for (;;) {
+        /* Stacks first: every thread scans its own at its next safepoint;
+         * blocked threads are scanned here. */
+        uint32_t epoch =
+            atomic_load_explicit(&flush_epoch, memory_order_relaxed);
+        wait_for_duties(cycle, epoch);
+        atomic_fetch_and_explicit(&gc_internal_safepoint_requested,
+                                  ~SAFEPOINT_MARK_DUTY, memory_order_seq_cst);
+        mark_wait_quiescent();
+
+        /* Ragged flush: did any buffered pointer grey something new? */
+        uint64_t greyed = mark_helper_greyed_bytes();
+        atomic_store_explicit(&flush_epoch, epoch + 1, memory_order_release);
+        atomic_fetch_or_explicit(&gc_internal_safepoint_requested,
+                                 SAFEPOINT_MARK_DUTY, memory_order_seq_cst);
+        wait_for_duties(cycle, epoch + 1);
+        atomic_fetch_and_explicit(&gc_internal_safepoint_requested,
+                                  ~SAFEPOINT_MARK_DUTY, memory_order_seq_cst);
+        mark_wait_quiescent();
+        if (mark_helper_greyed_bytes() == greyed)
+            return;
+    }
+}
+
+/* ---- the cycle ------------------------------------------------------------ */
+
+static void scan_roots_stopped(struct marker *m, void *arg)
+{
+    (void)arg;
+    roots_scan_all_stopped(m);
+}
+
+/* STW 2's share of both modes: flush caches, flip, pace, record, restart. */
+static void finish_cycle(struct cycle_record *r, const struct mark_result *mr,
+                         uint64_t black_bytes, uint64_t stw2_start)
+{
+    r->heap_live_end_mark = pacer_heap_live();
+    for (struct gc_thread *t = threads_first(); t; t = t->next)
+        cache_release_all(&t->cache);
+    /* No list operation can see half a flip: mutators are stopped, and the
+     * background sweeper finds no unswept span between sweep_finish and
+     * here, so whatever it pops after the flip it claims for the new
+     * generation (sweep.h). */
+    sweep_flip();
+    uint64_t allocated = r->heap_live_end_mark > r->heap_live_start
+                             ? r->heap_live_end_mark - r->heap_live_start
+                             : 0;
+    pacer_cycle_end(mr->marked_bytes + black_bytes, mr->scanned_bytes,
+                    allocated);
+    r->term_ns = os_monotonic_ns() - stw2_start;
+    r->mark_cpu_ns = mr->cpu_ns;
+    r->assist_ns = atomic_exchange_explicit(&assist_ns, 0,
+                                            memory_order_relaxed);
+    r->markers = mr->markers;
+    r->heap_marked = mr->marked_bytes + black_bytes;
+    r->heap_goal = pacer_heap_goal();
+    struct root_scan_totals totals;
+    roots_take_totals(&totals);
+    r->stack_bytes = totals.stack_bytes;
+    r->global_bytes = totals.global_bytes;
+    stats_record_cycle(r);
+    threads_start_world();
+    threads_unlock_registry();
+}
+
+static void run_stop_the_world_cycle(struct cycle_record *r)
+{
+    sweep_finish();
+    threads_lock_registry();
+    uint64_t t0 = os_monotonic_ns();
+    threads_stop_world(NULL);
+    r->heap_live_start = pacer_heap_live();
+    uint64_t t1 = os_monotonic_ns();
+    struct mark_result mr;
+    mark_run(scan_roots_stopped, NULL, &mr);
+    uint64_t t2 = os_monotonic_ns();
+    if (gc_config.checkmark)
+        checkmark_verify();
+    r->stop_ns = t1 - t0;
+    r->mark_ns = t2 - t1;
+    r->stop_the_world = true;
+    finish_cycle(r, &mr, 0, t2);
+}
+
+static uint64_t collect_black_bytes(void)
+{
+    uint64_t total = atomic_exchange_explicit(&detached_black_bytes, 0,
+                                              memory_order_relaxed);
+    for (struct gc_thread *t = threads_first(); t; t = t->next)
+        total += atomic_exchange_explicit(&t->black_bytes, 0,
+                                          memory_order_relaxed);
+    return total;
+}
+
+static void run_concurrent_cycle(struct cycle_record *r)
+{
+    sweep_finish();
+
+    /* STW 1. */
+    threads_lock_registry();
+    uint64_t t0 = os_monotonic_ns();
+    threads_stop_world(NULL);
+    uint32_t cycle =
+        atomic_fetch_add_explicit(&mark_cycle, 1, memory_order_release) + 1;
+    r->heap_live_start = pacer_heap_live();
+    pacer_cycle_start();
+    barrier_enable(true);
+    mark_begin_concurrent();
+    atomic_fetch_or_explicit(&gc_internal_safepoint_requested,
+                             SAFEPOINT_MARK_DUTY, memory_order_seq_cst);
+    r->stop_ns = os_monotonic_ns() - t0;
+    threads_start_world();
+    threads_unlock_registry();
+
+    uint64_t t1 = os_monotonic_ns();
+    mark_concurrently(cycle);
+
+    /* STW 2: a last flush of every buffer and of stacks still unscanned. */
+    threads_lock_registry();
+    uint64_t t2 = os_monotonic_ns();
+    r->mark_ns = t2 - t1;
+    threads_stop_world(NULL);
+    struct marker m;
+    mark_helper_begin(&m);
+    for (struct gc_thread *t = threads_first(); t; t = t->next) {
+        if (atomic_load_explicit(&t->stack_scanned_cycle,
+                                 memory_order_acquire) != cycle) {
+            roots_scan_thread(&m, t);
+            atomic_store_explicit(&t->stack_scanned_cycle, cycle,
+                                  memory_order_release);
+        }
+        barrier_flush(t);
+    }
+    mark_helper_end(&m);
+    mark_wait_quiescent(); /* the workers drain whatever that found */
+    atomic_fetch_and_explicit(&gc_internal_safepoint_requested,
+                              ~SAFEPOINT_MARK_DUTY, memory_order_seq_cst);
+    barrier_enable(false);
+    struct mark_result mr;
+    mark_end_concurrent(&mr);
+    if (gc_config.checkmark)
+        checkmark_verify();
+    finish_cycle(r, &mr, collect_black_bytes(), t2);
+}
+
+static void run_cycle(bool forced)
+{
+    struct cycle_record r = {.forced = forced};
+    r.start_ns = os_monotonic_ns();
+    if (gc_config.stoptheworld)
+        run_stop_the_world_cycle(&r);
+    else
+        run_concurrent_cycle(&r);
+    sweep_wake_background();
+    stats_print_gctrace(&r);
+    collector.last_duration_ns = os_monotonic_ns() - r.start_ns;
+    collector.last_end_ns = os_monotonic_ns();
+}
+
+/* ---- the collector thread ------------------------------------------------- */
+
+/* Keep automatic cycles to about half the time, so that a goal that cannot
+ * be met (a memory limit below the live heap) slows the program down rather
+ * than stopping it (Go caps GC CPU at 50 % the same way). */
+static void respect_cpu_cap(void)
+{
+    uint64_t ready = collector.last_end_ns + collector.last_duration_ns;
+    uint64_t now = os_monotonic_ns();
+    if (collector.last_end_ns && now < ready) {
+        uint64_t wait = ready - now;
+        struct timespec ts = {(time_t)(wait / 1000000000u),
+                              (long)(wait % 1000000000u)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void *collector_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&collector.lock);
+    for (;;) {
+        while (!collector.stop &&
+               !atomic_load_explicit(&collector.auto_requested,
+                                     memory_order_relaxed) &&
+               collector.forced_wanted <= collector.started)
+            pthread_cond_wait(&collector.wake, &collector.lock);
+        if (collector.stop)
+            break;
+        bool forced = collector.forced_wanted > collector.started;
+        atomic_store_explicit(&collector.auto_requested, false,
+                              memory_order_relaxed);
+        pthread_mutex_unlock(&collector.lock);
+
+        if (!forced) {
+            respect_cpu_cap();
+            if (!pacer_should_collect(gc_config.stoptheworld)) {
+                pthread_mutex_lock(&collector.lock);
+                pthread_cond_broadcast(&collector.finished); /* waiters */
+                continue;
+            }
+        }
+        pthread_mutex_lock(&collector.lock);
+        collector.started++;
+        forced = collector.forced_wanted >= collector.started;
+        pthread_mutex_unlock(&collector.lock);
+
+        run_cycle(forced);
+        if (forced)
+            sweep_finish(); /* gc_collect returns with sweeping done */
+
+        pthread_mutex_lock(&collector.lock);
+        collector.completed++;
+        pthread_cond_broadcast(&collector.finished);
+    }
+    pthread_mutex_unlock(&collector.lock);
+    return NULL;
+}
+
+/* Wait, as a stopped thread, for the cycle that is running or requested. */
+static void wait_for_cycle(struct gc_thread *self)
+{
+    threads_blocking_begin_internal(self);
+    pthread_mutex_lock(&collector.lock);
+    uint32_t target = collector.completed + 1;
+    while (collector.completed < target &&
+           (atomic_load_explicit(&collector.auto_requested,
+                                 memory_order_relaxed) ||
+            collector.started > collector.completed))
+        pthread_cond_wait(&collector.finished, &collector.lock);
+    pthread_mutex_unlock(&collector.lock);
+    threads_blocking_end_internal(self);
+}
+
+void gc_collect_if_due(struct gc_thread *self)
+{
+    if (!pacer_should_collect(gc_config.stoptheworld))
+        return;
+    if (!atomic_load_explicit(&collector.auto_requested,
+                              memory_order_relaxed)) {
+        pthread_mutex_lock(&collector.lock);
+        atomic_store_explicit(&collector.auto_requested, true,
+                              memory_order_relaxed);
+        pthread_cond_signal(&collector.wake);
+        pthread_mutex_unlock(&collector.lock);
+    }
+    /* Back-pressure: past the hard goal, an allocating thread waits for
+     * the cycle rather than outrunning it (Go's assists block likewise). */
+    if (self && pacer_over_hard_goal(gc_config.stoptheworld))
+        wait_for_cycle(self);
+}
+
+void gc_collect(void)
+{
+    struct gc_thread *self = thread_current_or_attach();
+    if (!self)
+        return;
+    if (atomic_load_explicit(&self->state, memory_order_relaxed) !=
+        THREAD_RUNNING)
+        report_fatal("gc_collect: called inside a blocking region");
+    /* Our own barrier entries and stack must not hold the cycle up. */
+    threads_blocking_begin_internal(self);
+    pthread_mutex_lock(&collector.lock);
+    uint32_t target = collector.started + 1;
+    if (collector.forced_wanted < target)
+        collector.forced_wanted = target;
+    pthread_cond_signal(&collector.wake);
+    while (collector.completed < target)
+        pthread_cond_wait(&collector.finished, &collector.lock);
+    pthread_mutex_unlock(&collector.lock);
+    threads_blocking_end_internal(self);
+}
+
+/* ---- lifetime ------------------------------------------------------------- */
+
 static int init_locked(void)
 {
     sizeclass_init();
@@ -62,17 +498,24 @@ static int init_locked(void)
         report_fatal("gc_init: cannot reserve the arena index");
     central_init();
     roots_init();
-    pacer_init(gc_config.percent);
+    pacer_init(gc_config.percent, gc_config.memory_limit);
     stats_init();
     threads_init();
     start_ns = os_monotonic_ns();
-    atomic_store(&cycles_done, 0);
+    barrier_enable(false);
     if (mark_init(gc_config.workers))
         report_warning("gc_init: could start only %u of %u mark workers",
                        mark_worker_count(), gc_config.workers);
     if (sweep_start_background())
         report_warning("gc_init: cannot start the background sweeper; "
                        "sweeping happens on allocation only");
+    collector.stop = false;
+    collector.started = collector.completed = collector.forced_wanted = 0;
+    collector.last_end_ns = collector.last_duration_ns = 0;
+    atomic_store(&collector.auto_requested, false);
+    if (pthread_create(&collector.thread, NULL, collector_main, NULL))
+        report_fatal("gc_init: cannot start the collector thread");
+    collector.running = true;
     return 0;
 }
 
@@ -107,124 +550,32 @@ void gc_shutdown(void)
                        others);
         return;
     }
-    pthread_mutex_lock(&gc_lock);
+    pthread_mutex_lock(&collector.lock);
+    collector.stop = true;
+    pthread_cond_signal(&collector.wake);
+    pthread_mutex_unlock(&collector.lock);
+    pthread_join(collector.thread, NULL);
+    collector.running = false;
     mark_shutdown();
     sweep_stop_background();
     threads_forget_current();
     atomic_store_explicit(&initialized, false, memory_order_release);
     roots_shutdown();
     heap_shutdown();
-    pthread_mutex_unlock(&gc_lock);
     pthread_mutex_unlock(&init_lock);
-}
-
-/* ---- the cycle ------------------------------------------------------------ */
-
-struct roots_arg {
-    struct gc_thread *self;
-    struct root_scan_totals totals;
-};
-
-static void scan_roots(struct marker *m, void *arg)
-{
-    struct roots_arg *a = arg;
-    roots_scan(m, a->self, &a->totals);
-}
-
-static void run_cycle(struct gc_thread *self, bool forced)
-{
-    struct cycle_record r = {.forced = forced};
-    r.start_ns = os_monotonic_ns();
-    sweep_finish();
-
-    threads_lock_registry();
-    uint64_t t0 = os_monotonic_ns();
-    threads_stop_world(self);
-    threads_note_collector_stack(self);
-    r.heap_live_start = pacer_heap_live();
-    uint64_t t1 = os_monotonic_ns();
-
-    struct roots_arg roots = {.self = self};
-    struct mark_result marked;
-    mark_run(scan_roots, &roots, &marked);
-    uint64_t t2 = os_monotonic_ns();
-    r.heap_live_end_mark = pacer_heap_live();
-
-    for (struct gc_thread *t = threads_first(); t; t = t->next)
-        cache_release_all(&t->cache);
-    /* No list operation can see half a flip: mutators are stopped, and the
-     * background sweeper finds no unswept span between sweep_finish and
-     * here, so whatever it pops after the flip it claims for the new
-     * generation (sweep.h). */
-    sweep_flip();
-    pacer_cycle_end(marked.marked_bytes);
-    uint64_t t3 = os_monotonic_ns();
-
-    r.stop_ns = t1 - t0;
-    r.mark_ns = t2 - t1;
-    r.term_ns = t3 - t2;
-    r.pause_ns = t3 - t0;
-    r.mark_cpu_ns = marked.cpu_ns;
-    r.markers = marked.markers;
-    r.heap_marked = marked.marked_bytes;
-    r.heap_goal = pacer_heap_goal();
-    r.stack_bytes = roots.totals.stack_bytes;
-    r.global_bytes = roots.totals.global_bytes;
-    stats_record_cycle(&r);
-    atomic_fetch_add_explicit(&cycles_done, 1, memory_order_release);
-    threads_start_world();
-    threads_unlock_registry();
-
-    sweep_wake_background();
-    stats_print_gctrace(&r);
-}
-
-/* The registers of the collecting thread must be on its stack while its
- * stack is scanned: spill them in this frame, which outlives the cycle. */
-static CGC_NOINLINE void run_cycle_spilled(struct gc_thread *self, bool forced)
-{
-    __builtin_unwind_init();
-    run_cycle(self, forced);
-}
-
-static void lock_gc(struct gc_thread *self)
-{
-    if (pthread_mutex_trylock(&gc_lock) == 0)
-        return;
-    threads_blocking_begin_internal(self);
-    pthread_mutex_lock(&gc_lock);
-    threads_blocking_end_internal(self);
-}
-
-void gc_collect(void)
-{
-    struct gc_thread *self = thread_current_or_attach();
-    if (!self)
-        return;
-    if (atomic_load_explicit(&self->state, memory_order_relaxed) !=
-        THREAD_RUNNING)
-        report_fatal("gc_collect: called inside a blocking region");
-    lock_gc(self);
-    run_cycle_spilled(self, true);
-    sweep_finish();
-    pthread_mutex_unlock(&gc_lock);
-}
-
-void gc_collect_if_due(struct gc_thread *self)
-{
-    if (!pacer_should_collect())
-        return;
-    unsigned seen = atomic_load_explicit(&cycles_done, memory_order_acquire);
-    lock_gc(self);
-    /* Another thread may have collected while we waited for the lock. */
-    if (atomic_load_explicit(&cycles_done, memory_order_acquire) == seen &&
-        pacer_should_collect())
-        run_cycle_spilled(self, false);
-    pthread_mutex_unlock(&gc_lock);
 }
 
 int gc_set_percent(int percent)
 {
     gc_init();
     return pacer_set_percent(percent);
+}
+
+int64_t gc_set_memory_limit(int64_t bytes)
+{
+    gc_init();
+    int64_t old = pacer_set_memory_limit(bytes);
+    if (bytes >= 0)
+        scavenge_to_limit();
+    return old;
 }

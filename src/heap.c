@@ -17,6 +17,7 @@
 
 #include "os.h"
 #include "report.h"
+#include "scavenge.h"
 #include "sweep.h"
 
 #include <stdlib.h>
@@ -142,6 +143,7 @@ static struct span *record_new(void)
     /* The record may be read concurrently by a marker holding a stale
      * pointer, so fields are reset individually, never with memset. */
     s->next = s->prev = NULL;
+    s->released = 0;
     return s;
 }
 
@@ -287,6 +289,20 @@ static bool is_free_span(struct span *s)
            s->npages > 0;
 }
 
+/* A merged run is released only if both halves were; otherwise the
+ * released half is counted as retained again (its pages are still zero
+ * and not resident, so this overstates RSS, never understates it). */
+static void merge_released(struct span *into, struct span *other)
+{
+    if (into->released == other->released)
+        return;
+    struct span *was_released = into->released ? into : other;
+    atomic_fetch_sub_explicit(&heap.released,
+                              was_released->npages * PAGE_SIZE,
+                              memory_order_relaxed);
+    into->released = 0;
+}
+
 /* Put the run [s->base, +npages) on the free lists, merging neighbours. */
 static void free_run(struct span *s)
 {
@@ -294,6 +310,7 @@ static void free_run(struct span *s)
     struct span *before = page_owner(s->base - PAGE_SIZE);
     if (is_free_span(before) &&
         before->base + before->npages * PAGE_SIZE == s->base) {
+        merge_released(s, before);
         free_list_remove(before);
         map_page(before->base + (before->npages - 1) * PAGE_SIZE, NULL);
         map_page(s->base, NULL);
@@ -305,6 +322,7 @@ static void free_run(struct span *s)
     uintptr_t end = s->base + s->npages * PAGE_SIZE;
     struct span *after = page_owner(end);
     if (is_free_span(after) && after->base == end) {
+        merge_released(s, after);
         free_list_remove(after);
         map_page(after->base, NULL);
         map_page(s->base + (s->npages - 1) * PAGE_SIZE, NULL);
@@ -358,6 +376,7 @@ static bool grow(size_t npages)
     s->base = (uintptr_t)base;
     s->npages = bytes / PAGE_SIZE;
     s->needzero = 0;
+    s->released = 0;
     uintptr_t lo = (uintptr_t)base, hi = lo + bytes;
     if (lo < atomic_load_explicit(&heap_min_address, memory_order_relaxed))
         atomic_store_explicit(&heap_min_address, lo, memory_order_relaxed);
@@ -412,6 +431,13 @@ struct span *heap_alloc_span(size_t npages, unsigned span_class)
         }
     }
     struct span *s = find_free_run(npages);
+    if (!s) {
+        /* Growing: first make room under a memory limit, if any. */
+        pthread_mutex_unlock(&heap.lock);
+        scavenge_for_growth(round_up(npages * PAGE_SIZE, ARENA_SIZE));
+        pthread_mutex_lock(&heap.lock);
+        s = find_free_run(npages);
+    }
     if (!s && grow(npages))
         s = find_free_run(npages);
     if (!s) {
@@ -428,11 +454,18 @@ struct span *heap_alloc_span(size_t npages, unsigned span_class)
             rest->base = s->base + npages * PAGE_SIZE;
             rest->npages = s->npages - npages;
             rest->needzero = s->needzero;
+            rest->released = s->released;
             atomic_store_explicit(&rest->state, SPAN_FREE,
                                   memory_order_relaxed);
             free_list_insert(rest);
             s->npages = npages;
         }
+    }
+    if (s->released) {
+        /* Reused: the kernel faults fresh zero pages back in. */
+        atomic_fetch_sub_explicit(&heap.released, s->npages * PAGE_SIZE,
+                                  memory_order_relaxed);
+        s->released = 0;
     }
     span_init(s, span_class, types);
     map_pages(s, s);
@@ -458,6 +491,34 @@ void heap_free_span(struct span *s)
     atomic_store_explicit(&s->state, SPAN_FREE, memory_order_release);
     map_pages(s, NULL);
     s->needzero = 1;
+    s->released = 0;
     free_run(s);
     pthread_mutex_unlock(&heap.lock);
+}
+
+/* Release one free run; the lock is held. */
+static uint64_t release_run(struct span *s)
+{
+    os_release((void *)s->base, s->npages * PAGE_SIZE);
+    s->released = 1;
+    s->needzero = 0; /* MADV_DONTNEED pages read back as zero */
+    uint64_t bytes = s->npages * PAGE_SIZE;
+    atomic_fetch_add_explicit(&heap.released, bytes, memory_order_relaxed);
+    return bytes;
+}
+
+uint64_t heap_release_free(uint64_t bytes)
+{
+    uint64_t done = 0;
+    pthread_mutex_lock(&heap.lock);
+    for (struct span *s = heap.free_large; s && done < bytes; s = s->next)
+        if (!s->released)
+            done += release_run(s);
+    for (size_t n = FREE_LIST_BUCKETS - 1; n > 0 && done < bytes; n--)
+        for (struct span *s = heap.free_small[n]; s && done < bytes;
+             s = s->next)
+            if (!s->released)
+                done += release_run(s);
+    pthread_mutex_unlock(&heap.lock);
+    return done;
 }

@@ -44,6 +44,7 @@ struct span {
     uint16_t span_class;
     uint8_t kind;
     uint8_t needzero; /* memory may hold old data: zero on allocation */
+    uint8_t released; /* free span whose pages were given back to the OS */
     _Atomic uint8_t state;
 
     _Atomic uint32_t sweepgen;
@@ -81,6 +82,10 @@ struct span *heap_alloc_span(size_t npages, unsigned span_class);
 /* Return a span's pages to the page heap. The caller owns the span (it is on
  * no list) and no marking is in progress. */
 void heap_free_span(struct span *s);
+
+/* Give free pages back to the OS (largest free runs first) until about
+ * `bytes` were released or none is left; returns the bytes released. */
+uint64_t heap_release_free(uint64_t bytes);
 
 /* Zeroed metadata blocks of up to 8 KiB from mapped memory; NULL if the OS
  * refuses. Thread-safe. */

@@ -6,6 +6,21 @@
  * entered the FIFO PREFETCH_DEPTH pops earlier, whose memory has had time to
  * arrive. Large conservative objects are scanned in OBLET_BYTES pieces, each
  * piece pushing the rest, so that one huge array spreads over all markers.
+ *
+ * Coordination, under mark.lock: `markers` worker threads (plus, when the
+ * world is stopped, the collecting thread) and any number of helpers. A
+ * marker with nothing to do is `idle`; a helper is busy from begin to end.
+ * Marking is quiescent when every marker is idle, no helper is busy and no
+ * buffer is queued. With the world stopped that is the end of marking; while
+ * it runs, it is the collector's cue to look for grey pointers elsewhere
+ * (stacks, barrier buffers) before it stops the world to finish.
+ *
+ * Mark bits are set with atomic OR (relaxed: whoever sets a bit first scans
+ * the object; the work lock orders a buffer's pushes before its pops).
+ * Scanning reads object memory that mutators may be writing while marking
+ * runs concurrently: those reads are racy by design (the write barrier
+ * covers every pointer they could miss) and are excluded from
+ * ThreadSanitizer by attribute, function by function.
  */
 #include "mark.h"
 
@@ -16,14 +31,8 @@
 #include <stdlib.h>
 
 #define WORKBUF_ENTRIES 254
-#define PREFETCH_DEPTH 8
 #define OBLET_BYTES ((uintptr_t)128 << 10)
 #define MAX_WORKERS 64
-
-struct grey {
-    uintptr_t addr;
-    struct span *span;
-};
 
 struct workbuf {
     struct workbuf *next;
@@ -31,36 +40,34 @@ struct workbuf {
     struct grey entries[WORKBUF_ENTRIES];
 };
 
-struct marker {
-    struct workbuf *local;
-    struct grey fifo[PREFETCH_DEPTH];
-    unsigned fifo_head, fifo_count;
-    uint64_t marked_bytes;
-};
-
-/* Shared state; everything below `lock` is protected by it. */
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t work_available; /* idle markers wait here */
     pthread_cond_t cycle_start;    /* workers wait here between cycles */
     pthread_cond_t workers_done;   /* the collector waits here */
+    pthread_cond_t quiescent;      /* the collector waits here too */
     struct workbuf *full;          /* grey work any marker may take */
     struct workbuf *empty;         /* recycled buffers */
     unsigned markers;              /* participants this cycle */
     unsigned idle;                 /* markers waiting for work */
+    unsigned helpers;              /* helpers between begin and end */
     unsigned workers_finished;
     uint64_t cycle;                /* bumped to start workers */
+    bool stop_the_world;           /* quiescence ends marking */
     bool done, stop;
-    uint64_t marked_bytes, cpu_ns;
+    uint64_t marked_bytes, scanned_bytes, cpu_ns;
     pthread_t threads[MAX_WORKERS];
     unsigned nworkers;
     atomic_bool in_progress;
     atomic_uint idle_hint; /* relaxed copy of idle, read without the lock */
+    _Atomic int64_t background_credit; /* bytes scanned by workers */
+    uint64_t helper_greyed; /* bytes greyed by helpers, ever */
 } mark = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .work_available = PTHREAD_COND_INITIALIZER,
     .cycle_start = PTHREAD_COND_INITIALIZER,
     .workers_done = PTHREAD_COND_INITIALIZER,
+    .quiescent = PTHREAD_COND_INITIALIZER,
 };
 
 /* ---- work buffers --------------------------------------------------------- */
@@ -86,6 +93,17 @@ static struct workbuf *workbuf_get_empty(void)
     struct workbuf *b = workbuf_get_empty_locked();
     pthread_mutex_unlock(&mark.lock);
     return b;
+}
+
+static void workbuf_recycle_locked(struct workbuf *b)
+{
+    b->next = mark.empty;
+    mark.empty = b;
+}
+
+static bool quiescent_locked(void)
+{
+    return mark.idle == mark.markers && mark.helpers == 0 && !mark.full;
 }
 
 static void publish_locked(struct workbuf *b)
@@ -129,7 +147,7 @@ static inline void push(struct marker *m, uintptr_t addr, struct span *s)
     b->entries[b->count++] = (struct grey){addr, s};
 }
 
-/* Wait for work; NULL when marking is over. */
+/* A marker's wait for work; NULL when marking is over. */
 static struct workbuf *get_work(void)
 {
     pthread_mutex_lock(&mark.lock);
@@ -145,14 +163,28 @@ static struct workbuf *get_work(void)
         }
         if (mark.done)
             break;
-        if (mark.idle == mark.markers) {
-            mark.done = true;
-            pthread_cond_broadcast(&mark.work_available);
-            break;
+        if (quiescent_locked()) {
+            if (mark.stop_the_world) {
+                mark.done = true;
+                pthread_cond_broadcast(&mark.work_available);
+                break;
+            }
+            pthread_cond_broadcast(&mark.quiescent);
         }
         pthread_cond_wait(&mark.work_available, &mark.lock);
     }
     atomic_store_explicit(&mark.idle_hint, mark.idle, memory_order_relaxed);
+    pthread_mutex_unlock(&mark.lock);
+    return b;
+}
+
+/* A helper's grab of queued work; NULL if none, never waits. */
+static struct workbuf *try_get_work(void)
+{
+    pthread_mutex_lock(&mark.lock);
+    struct workbuf *b = mark.full;
+    if (b)
+        mark.full = b->next;
     pthread_mutex_unlock(&mark.lock);
     return b;
 }
@@ -167,6 +199,11 @@ static inline bool mark_slot(struct span *s, uint32_t idx)
     return !(old & bit);
 }
 
+void mark_allocated_black(struct span *s, uint32_t idx)
+{
+    mark_slot(s, idx);
+}
+
 static inline void grey_candidate(struct marker *m, uintptr_t p)
 {
     uint32_t idx;
@@ -178,8 +215,14 @@ static inline void grey_candidate(struct marker *m, uintptr_t p)
         push(m, s->base + (uintptr_t)idx * s->elem_size, s);
 }
 
-/* Reads memory the world may not own exclusively (blocking threads' stacks,
- * registered roots): a conservative scan reads every word as raw bits. */
+void mark_grey(struct marker *m, uintptr_t p)
+{
+    grey_candidate(m, p);
+}
+
+/* Reads memory that others may write meanwhile (objects being mutated,
+ * blocking threads' stacks, registered roots): every word is read as raw
+ * bits, and a torn or stale word is harmless (see the file comment). */
 __attribute__((no_sanitize("address", "thread"))) void
 mark_scan_conservative(struct marker *m, uintptr_t lo, uintptr_t hi)
 {
@@ -188,7 +231,8 @@ mark_scan_conservative(struct marker *m, uintptr_t lo, uintptr_t hi)
         grey_candidate(m, *(const uintptr_t *)a);
 }
 
-static void scan_typed(struct marker *m, uintptr_t obj, struct span *s)
+__attribute__((no_sanitize("thread"))) static void
+scan_typed(struct marker *m, uintptr_t obj, struct span *s)
 {
     uint32_t idx = s->nelems == 1 ? 0 : span_object_index(s, obj - s->base);
     const struct gc_type *t = s->types[idx];
@@ -205,6 +249,7 @@ static void scan(struct marker *m, struct grey g)
     struct span *s = g.span;
     if (s->kind == KIND_TYPED) {
         scan_typed(m, g.addr, s);
+        m->scanned_bytes += s->elem_size;
         return;
     }
     uintptr_t end = s->nelems == 1 ? s->base + s->elem_size
@@ -214,12 +259,15 @@ static void scan(struct marker *m, struct grey g)
         end = g.addr + OBLET_BYTES;
     }
     mark_scan_conservative(m, g.addr, end);
+    m->scanned_bytes += end - g.addr;
 }
 
-/* Drain local and global work until marking is over. */
-static void drain(struct marker *m)
+/* Scan from the local buffer through the prefetch FIFO until the buffer and
+ * the FIFO are empty or `budget` bytes were scanned. */
+static void drain_local(struct marker *m, uint64_t budget)
 {
-    for (;;) {
+    uint64_t start = m->scanned_bytes;
+    while (m->scanned_bytes - start < budget) {
         struct workbuf *b = m->local;
         if (b->count > 0) {
             struct grey g = b->entries[--b->count];
@@ -235,19 +283,30 @@ static void drain(struct marker *m)
             }
             continue;
         }
-        if (m->fifo_count > 0) {
-            struct grey oldest = m->fifo[m->fifo_head];
-            m->fifo_head = (m->fifo_head + 1) % PREFETCH_DEPTH;
-            m->fifo_count--;
-            scan(m, oldest);
-            continue;
-        }
+        if (m->fifo_count == 0)
+            return;
+        struct grey oldest = m->fifo[m->fifo_head];
+        m->fifo_head = (m->fifo_head + 1) % PREFETCH_DEPTH;
+        m->fifo_count--;
+        scan(m, oldest);
+    }
+}
+
+/* A marker's main loop: drain local and global work until marking is
+ * over. */
+static void drain(struct marker *m)
+{
+    for (;;) {
+        uint64_t before = m->scanned_bytes;
+        drain_local(m, UINT64_MAX);
+        atomic_fetch_add_explicit(&mark.background_credit,
+                                  (int64_t)(m->scanned_bytes - before),
+                                  memory_order_relaxed);
         struct workbuf *next = get_work();
         if (!next)
             return;
         pthread_mutex_lock(&mark.lock);
-        b->next = mark.empty;
-        mark.empty = b;
+        workbuf_recycle_locked(m->local);
         pthread_mutex_unlock(&mark.lock);
         m->local = next;
     }
@@ -258,16 +317,19 @@ static void marker_init(struct marker *m)
     m->local = workbuf_get_empty();
     m->fifo_head = m->fifo_count = 0;
     m->marked_bytes = 0;
+    m->scanned_bytes = 0;
 }
 
-static void marker_finish(struct marker *m, uint64_t cpu_ns)
+/* Fold a marker's counters in and recycle or publish its buffer. */
+static void marker_finish_locked(struct marker *m)
 {
-    pthread_mutex_lock(&mark.lock);
-    m->local->next = mark.empty;
-    mark.empty = m->local;
+    if (m->local->count)
+        publish_locked(m->local);
+    else
+        workbuf_recycle_locked(m->local);
+    m->local = NULL;
     mark.marked_bytes += m->marked_bytes;
-    mark.cpu_ns += cpu_ns;
-    pthread_mutex_unlock(&mark.lock);
+    mark.scanned_bytes += m->scanned_bytes;
 }
 
 /* ---- workers -------------------------------------------------------------- */
@@ -289,9 +351,10 @@ static void *worker_main(void *arg)
         struct marker m;
         marker_init(&m);
         drain(&m);
-        marker_finish(&m, os_thread_cpu_ns() - cpu0);
 
         pthread_mutex_lock(&mark.lock);
+        marker_finish_locked(&m);
+        mark.cpu_ns += os_thread_cpu_ns() - cpu0;
         mark.workers_finished++;
         pthread_cond_signal(&mark.workers_done);
     }
@@ -337,19 +400,41 @@ unsigned mark_worker_count(void)
     return mark.nworkers;
 }
 
+/* Start a cycle for the workers (and `extra` markers on other threads). */
+static void start_locked(bool stop_the_world, unsigned extra)
+{
+    mark.markers = mark.nworkers + extra;
+    mark.idle = 0;
+    mark.helpers = 0;
+    mark.done = false;
+    mark.stop_the_world = stop_the_world;
+    mark.workers_finished = 0;
+    mark.marked_bytes = 0;
+    mark.scanned_bytes = 0;
+    mark.cpu_ns = 0;
+    atomic_store_explicit(&mark.background_credit, 0, memory_order_relaxed);
+    mark.cycle++;
+    atomic_store_explicit(&mark.in_progress, true, memory_order_release);
+    pthread_cond_broadcast(&mark.cycle_start);
+}
+
+/* Wait for the workers to leave the cycle, then report. */
+static void finish_locked(struct mark_result *out)
+{
+    while (mark.workers_finished < mark.nworkers)
+        pthread_cond_wait(&mark.workers_done, &mark.lock);
+    atomic_store_explicit(&mark.in_progress, false, memory_order_release);
+    out->marked_bytes = mark.marked_bytes;
+    out->scanned_bytes = mark.scanned_bytes;
+    out->cpu_ns = mark.cpu_ns;
+    out->markers = mark.markers;
+}
+
 void mark_run(void (*roots)(struct marker *m, void *arg), void *arg,
               struct mark_result *out)
 {
     pthread_mutex_lock(&mark.lock);
-    mark.markers = mark.nworkers + 1;
-    mark.idle = 0;
-    mark.done = false;
-    mark.workers_finished = 0;
-    mark.marked_bytes = 0;
-    mark.cpu_ns = 0;
-    mark.cycle++;
-    atomic_store_explicit(&mark.in_progress, true, memory_order_release);
-    pthread_cond_broadcast(&mark.cycle_start);
+    start_locked(true, 1);
     pthread_mutex_unlock(&mark.lock);
 
     uint64_t cpu0 = os_thread_cpu_ns();
@@ -357,16 +442,99 @@ void mark_run(void (*roots)(struct marker *m, void *arg), void *arg,
     marker_init(&m);
     roots(&m, arg);
     drain(&m);
-    marker_finish(&m, os_thread_cpu_ns() - cpu0);
 
     pthread_mutex_lock(&mark.lock);
-    while (mark.workers_finished < mark.nworkers)
-        pthread_cond_wait(&mark.workers_done, &mark.lock);
-    atomic_store_explicit(&mark.in_progress, false, memory_order_release);
-    out->marked_bytes = mark.marked_bytes;
-    out->cpu_ns = mark.cpu_ns;
-    out->markers = mark.markers;
+    marker_finish_locked(&m);
+    mark.cpu_ns += os_thread_cpu_ns() - cpu0;
+    finish_locked(out);
     pthread_mutex_unlock(&mark.lock);
+}
+
+void mark_begin_concurrent(void)
+{
+    pthread_mutex_lock(&mark.lock);
+    start_locked(false, 0);
+    pthread_mutex_unlock(&mark.lock);
+}
+
+void mark_wait_quiescent(void)
+{
+    pthread_mutex_lock(&mark.lock);
+    while (!quiescent_locked())
+        pthread_cond_wait(&mark.quiescent, &mark.lock);
+    pthread_mutex_unlock(&mark.lock);
+}
+
+void mark_end_concurrent(struct mark_result *out)
+{
+    pthread_mutex_lock(&mark.lock);
+    mark.done = true;
+    pthread_cond_broadcast(&mark.work_available);
+    finish_locked(out);
+    pthread_mutex_unlock(&mark.lock);
+}
+
+void mark_helper_begin(struct marker *m)
+{
+    pthread_mutex_lock(&mark.lock);
+    mark.helpers++;
+    m->local = workbuf_get_empty_locked();
+    pthread_mutex_unlock(&mark.lock);
+    m->fifo_head = m->fifo_count = 0;
+    m->marked_bytes = 0;
+    m->scanned_bytes = 0;
+}
+
+/* Put the FIFO's entries back in the buffer: they were popped, not
+ * scanned. */
+static void spill_fifo(struct marker *m)
+{
+    while (m->fifo_count) {
+        struct grey g = m->fifo[m->fifo_head];
+        m->fifo_head = (m->fifo_head + 1) % PREFETCH_DEPTH;
+        m->fifo_count--;
+        push(m, g.addr, g.span);
+    }
+}
+
+uint64_t mark_helper_greyed_bytes(void)
+{
+    pthread_mutex_lock(&mark.lock);
+    uint64_t n = mark.helper_greyed;
+    pthread_mutex_unlock(&mark.lock);
+    return n;
+}
+
+void mark_helper_end(struct marker *m)
+{
+    spill_fifo(m);
+    pthread_mutex_lock(&mark.lock);
+    mark.helper_greyed += m->marked_bytes;
+    marker_finish_locked(m);
+    mark.helpers--;
+    if (quiescent_locked())
+        pthread_cond_broadcast(&mark.quiescent);
+    pthread_mutex_unlock(&mark.lock);
+}
+
+uint64_t mark_helper_drain(struct marker *m, uint64_t budget)
+{
+    uint64_t start = m->scanned_bytes;
+    for (;;) {
+        uint64_t done = m->scanned_bytes - start;
+        if (done >= budget)
+            return done;
+        drain_local(m, budget - done);
+        if (m->local->count || m->fifo_count)
+            continue;
+        struct workbuf *next = try_get_work();
+        if (!next)
+            return m->scanned_bytes - start;
+        pthread_mutex_lock(&mark.lock);
+        workbuf_recycle_locked(m->local);
+        pthread_mutex_unlock(&mark.lock);
+        m->local = next;
+    }
 }
 
 bool mark_in_progress(void)
@@ -374,19 +542,16 @@ bool mark_in_progress(void)
     return atomic_load_explicit(&mark.in_progress, memory_order_acquire);
 }
 
-void mark_shade(uintptr_t p)
+int64_t mark_take_background_credit(int64_t want)
 {
-    uint32_t idx;
-    struct span *s = object_lookup(p, &idx);
-    if (!s || !mark_slot(s, idx))
-        return;
-    pthread_mutex_lock(&mark.lock);
-    mark.marked_bytes += s->elem_size;
-    if (s->kind != KIND_NOSCAN) {
-        struct workbuf *b = workbuf_get_empty_locked();
-        b->entries[b->count++] =
-            (struct grey){s->base + (uintptr_t)idx * s->elem_size, s};
-        publish_locked(b);
+    int64_t have =
+        atomic_load_explicit(&mark.background_credit, memory_order_relaxed);
+    while (have > 0) {
+        int64_t take = have < want ? have : want;
+        if (atomic_compare_exchange_weak_explicit(
+                &mark.background_credit, &have, have - take,
+                memory_order_relaxed, memory_order_relaxed))
+            return take;
     }
-    pthread_mutex_unlock(&mark.lock);
+    return 0;
 }

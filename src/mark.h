@@ -18,7 +18,23 @@
 
 #include "heap.h"
 
-struct marker;
+#define PREFETCH_DEPTH 8
+
+struct workbuf;
+struct grey {
+    uintptr_t addr;
+    struct span *span;
+};
+
+/* One thread's marking context: its local grey buffer, prefetch FIFO and
+ * counters. Lives on the stack of whoever marks. */
+struct marker {
+    struct workbuf *local;
+    struct grey fifo[PREFETCH_DEPTH];
+    unsigned fifo_head, fifo_count;
+    uint64_t marked_bytes;  /* bytes of objects this marker greyed */
+    uint64_t scanned_bytes; /* bytes of objects this marker scanned */
+};
 
 int mark_init(unsigned workers);
 void mark_shutdown(void);
@@ -27,22 +43,51 @@ unsigned mark_worker_count(void);
 /* Results of one marking phase. */
 struct mark_result {
     uint64_t marked_bytes;
-    uint64_t cpu_ns; /* CPU time of all markers */
+    uint64_t scanned_bytes;
+    uint64_t cpu_ns; /* CPU time of the worker threads and the collector */
     unsigned markers;
 };
 
-/* Run a whole mark phase: `roots` is called on the collecting thread's
- * marker to grey the roots while the worker threads wait for work, then
- * every marker drains until none is left. */
+/* Stop-the-world marking: `roots` greys the roots on the calling thread's
+ * marker while the workers wait for work, then every marker drains until
+ * none is left. */
 void mark_run(void (*roots)(struct marker *m, void *arg), void *arg,
               struct mark_result *out);
 
+/* Concurrent marking (the world runs). mark_begin_concurrent starts the
+ * workers; they drain whatever helpers publish. mark_wait_quiescent returns
+ * once no worker or helper holds grey work and none is queued; it says
+ * nothing of grey pointers still in write-barrier buffers or unscanned
+ * stacks, which the termination protocol (gc.c) flushes first.
+ * mark_end_concurrent stops the workers and reports. */
+void mark_begin_concurrent(void);
+void mark_wait_quiescent(void);
+void mark_end_concurrent(struct mark_result *out);
+
+/* Grey work found outside the workers (root scans, stack scans,
+ * write-barrier flushes, assists) goes through a helper marker: between
+ * begin and end the helper counts as busy, so marking cannot be declared
+ * quiescent while it holds unpublished work. */
+void mark_helper_begin(struct marker *m);
+void mark_helper_end(struct marker *m);
+/* Bytes greyed by helpers since gc_init: when a round of barrier flushes
+ * leaves it unchanged, the flushes found nothing new. */
+uint64_t mark_helper_greyed_bytes(void);
+/* Take global work and scan about `budget` bytes of it (assists); returns
+ * the bytes scanned. Never waits. */
+uint64_t mark_helper_drain(struct marker *m, uint64_t budget);
+
+/* Grey the object p points into, if any. */
+void mark_grey(struct marker *m, uintptr_t p);
 /* Grey every pointer-looking word of [lo, hi) (8-byte aligned words). */
 void mark_scan_conservative(struct marker *m, uintptr_t lo, uintptr_t hi);
 
-/* Whether a mark phase is running (for the write barrier). */
+/* Mark an object allocated while marking runs (allocate black). */
+void mark_allocated_black(struct span *s, uint32_t idx);
+
+/* Whether a mark phase is running. */
 bool mark_in_progress(void);
-/* Shade one pointer from a mutator (write barrier, bulk barrier). */
-void mark_shade(uintptr_t p);
+/* Scan work done by the workers and not yet claimed by assists. */
+int64_t mark_take_background_credit(int64_t want);
 
 #endif

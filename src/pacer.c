@@ -1,40 +1,93 @@
 /*
- * pacer.c — the heap goal (see pacer.h). percent < 0 means automatic
- * collection is off. All fields are atomics: gc_set_percent may run on any
- * thread while allocating threads read the goal.
+ * pacer.c — the heap goal, the trigger and the assist ratio (see pacer.h).
+ *
+ * percent < 0 means no GOGC goal (CGC_PERCENT=off): cycles then run only
+ * for the memory limit, if one is set. Fields are relaxed atomics: setters
+ * may run on any thread while allocating threads read the goal, and every
+ * consumer tolerates a value one update old.
  */
 #include "pacer.h"
 
 #include <stdatomic.h>
 
+#define NO_LIMIT INT64_MAX
+/* Go's memoryLimitHeapGoalHeadroomPercent: keep 3 % of the limit spare. */
+#define LIMIT_HEADROOM_PERCENT 3
+#define TRIGGER_MIN 0.70
+#define TRIGGER_MAX 0.95
+
 static struct {
     _Atomic int64_t heap_live;
     _Atomic uint64_t heap_marked;
-    _Atomic uint64_t goal;
+    _Atomic uint64_t goal, trigger;
     atomic_int percent;
+    _Atomic int64_t memory_limit;
+    _Atomic uint64_t overhead; /* retained memory that is not heap objects */
+    /* Last cycle: bytes allocated per byte scanned while marking. */
+    _Atomic double alloc_per_scan;
+    _Atomic uint64_t last_scanned;
+    _Atomic double assist_ratio; /* scan bytes owed per allocated byte */
 } pacer;
 
-static void recompute_goal(void)
+static uint64_t gogc_goal(int percent, uint64_t marked)
 {
-    int percent = atomic_load_explicit(&pacer.percent, memory_order_relaxed);
-    uint64_t marked =
-        atomic_load_explicit(&pacer.heap_marked, memory_order_relaxed);
-    uint64_t p = percent < 0 ? 100 : (uint64_t)percent;
+    uint64_t p = (uint64_t)percent;
     uint64_t goal = marked + marked * p / 100;
     uint64_t minimum = PACER_MIN_HEAP * p / 100;
     if (minimum < (64u << 10))
         minimum = 64u << 10;
-    if (goal < minimum)
-        goal = minimum;
-    atomic_store_explicit(&pacer.goal, goal, memory_order_relaxed);
+    return goal > minimum ? goal : minimum;
 }
 
-void pacer_init(int percent)
+static void recompute(void)
+{
+    int percent = atomic_load_explicit(&pacer.percent, memory_order_relaxed);
+    int64_t limit =
+        atomic_load_explicit(&pacer.memory_limit, memory_order_relaxed);
+    uint64_t marked =
+        atomic_load_explicit(&pacer.heap_marked, memory_order_relaxed);
+    uint64_t goal = percent >= 0 ? gogc_goal(percent, marked) : UINT64_MAX;
+    if (limit != NO_LIMIT) {
+        uint64_t headroom = (uint64_t)limit / 100 * LIMIT_HEADROOM_PERCENT;
+        uint64_t overhead =
+            atomic_load_explicit(&pacer.overhead, memory_order_relaxed);
+        uint64_t room = (uint64_t)limit > overhead + headroom
+                            ? (uint64_t)limit - overhead - headroom
+                            : 0;
+        if (room < goal)
+            goal = room;
+    }
+    atomic_store_explicit(&pacer.goal, goal, memory_order_relaxed);
+
+    /* Trigger: goal minus the runway, clamped into [0.7, 0.95] of the way
+     * from the marked heap to the goal. */
+    uint64_t trigger = goal;
+    if (goal != UINT64_MAX && goal > marked) {
+        double runway =
+            atomic_load_explicit(&pacer.alloc_per_scan, memory_order_relaxed) *
+            (double)atomic_load_explicit(&pacer.last_scanned,
+                                         memory_order_relaxed);
+        double span = (double)(goal - marked);
+        double at = (double)goal - runway;
+        double lo = (double)marked + TRIGGER_MIN * span;
+        double hi = (double)marked + TRIGGER_MAX * span;
+        trigger = (uint64_t)(at < lo ? lo : at > hi ? hi : at);
+    }
+    atomic_store_explicit(&pacer.trigger, trigger, memory_order_relaxed);
+}
+
+void pacer_init(int percent, int64_t memory_limit)
 {
     atomic_store(&pacer.heap_live, 0);
     atomic_store(&pacer.heap_marked, 0);
     atomic_store(&pacer.percent, percent);
-    recompute_goal();
+    atomic_store(&pacer.memory_limit, memory_limit < 0 ? NO_LIMIT
+                                                       : memory_limit);
+    atomic_store(&pacer.overhead, 0);
+    atomic_store(&pacer.alloc_per_scan, 0.5);
+    atomic_store(&pacer.last_scanned, 0);
+    atomic_store(&pacer.assist_ratio, 0.0);
+    recompute();
 }
 
 void pacer_note_allocation(int64_t bytes)
@@ -42,22 +95,71 @@ void pacer_note_allocation(int64_t bytes)
     atomic_fetch_add_explicit(&pacer.heap_live, bytes, memory_order_relaxed);
 }
 
-bool pacer_should_collect(void)
+bool pacer_should_collect(bool stop_the_world)
 {
-    if (atomic_load_explicit(&pacer.percent, memory_order_relaxed) < 0)
-        return false;
     int64_t live = atomic_load_explicit(&pacer.heap_live, memory_order_relaxed);
-    return live > 0 && (uint64_t)live >= atomic_load_explicit(
-                                              &pacer.goal, memory_order_relaxed);
+    uint64_t at = stop_the_world
+                      ? atomic_load_explicit(&pacer.goal, memory_order_relaxed)
+                      : atomic_load_explicit(&pacer.trigger,
+                                             memory_order_relaxed);
+    return live > 0 && at != UINT64_MAX && (uint64_t)live >= at;
 }
 
-void pacer_cycle_end(uint64_t marked_bytes)
+bool pacer_over_hard_goal(bool stop_the_world)
+{
+    int64_t live = atomic_load_explicit(&pacer.heap_live, memory_order_relaxed);
+    uint64_t goal = atomic_load_explicit(&pacer.goal, memory_order_relaxed);
+    if (goal == UINT64_MAX || live <= 0)
+        return false;
+    uint64_t hard = stop_the_world ? goal : goal + goal / 10;
+    return (uint64_t)live >= hard;
+}
+
+void pacer_cycle_start(void)
+{
+    /* Expect to scan about what the last cycle marked, and spread that
+     * work over the room left before the goal. */
+    uint64_t goal = atomic_load_explicit(&pacer.goal, memory_order_relaxed);
+    uint64_t live = pacer_heap_live();
+    uint64_t expected =
+        atomic_load_explicit(&pacer.heap_marked, memory_order_relaxed);
+    uint64_t room = goal > live ? goal - live : 0;
+    if (room < (1u << 20))
+        room = 1u << 20;
+    atomic_store_explicit(&pacer.assist_ratio, (double)expected / (double)room,
+                          memory_order_relaxed);
+}
+
+int64_t pacer_assist_debt(uint64_t bytes)
+{
+    return (int64_t)((double)bytes * atomic_load_explicit(
+                                         &pacer.assist_ratio,
+                                         memory_order_relaxed));
+}
+
+void pacer_cycle_end(uint64_t marked_bytes, uint64_t scanned_bytes,
+                     uint64_t allocated_while_marking)
 {
     atomic_store_explicit(&pacer.heap_marked, marked_bytes,
                           memory_order_relaxed);
     atomic_store_explicit(&pacer.heap_live, (int64_t)marked_bytes,
                           memory_order_relaxed);
-    recompute_goal();
+    if (scanned_bytes > 0) {
+        atomic_store_explicit(&pacer.alloc_per_scan,
+                              (double)allocated_while_marking /
+                                  (double)scanned_bytes,
+                              memory_order_relaxed);
+        atomic_store_explicit(&pacer.last_scanned, scanned_bytes,
+                              memory_order_relaxed);
+    }
+    recompute();
+}
+
+void pacer_update_overhead(uint64_t retained, uint64_t heap_inuse)
+{
+    uint64_t overhead = retained > heap_inuse ? retained - heap_inuse : 0;
+    atomic_store_explicit(&pacer.overhead, overhead, memory_order_relaxed);
+    recompute();
 }
 
 uint64_t pacer_heap_live(void)
@@ -71,6 +173,11 @@ uint64_t pacer_heap_goal(void)
     return atomic_load_explicit(&pacer.goal, memory_order_relaxed);
 }
 
+uint64_t pacer_trigger(void)
+{
+    return atomic_load_explicit(&pacer.trigger, memory_order_relaxed);
+}
+
 int pacer_percent(void)
 {
     return atomic_load_explicit(&pacer.percent, memory_order_relaxed);
@@ -82,6 +189,21 @@ int pacer_set_percent(int percent)
         percent = -1;
     int old = atomic_exchange_explicit(&pacer.percent, percent,
                                        memory_order_relaxed);
-    recompute_goal();
+    recompute();
+    return old;
+}
+
+int64_t pacer_memory_limit(void)
+{
+    return atomic_load_explicit(&pacer.memory_limit, memory_order_relaxed);
+}
+
+int64_t pacer_set_memory_limit(int64_t bytes)
+{
+    if (bytes < 0)
+        return pacer_memory_limit();
+    int64_t old = atomic_exchange_explicit(&pacer.memory_limit, bytes,
+                                           memory_order_relaxed);
+    recompute();
     return old;
 }

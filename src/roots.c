@@ -25,7 +25,22 @@ static struct {
     pthread_mutex_t lock;
     struct root *items;
     size_t count, capacity;
+    /* Scan totals for gctrace: relaxed adds, read at mark termination. */
+    _Atomic uint64_t stack_bytes, global_bytes;
 } roots = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void roots_take_totals(struct root_scan_totals *out)
+{
+    out->stack_bytes = atomic_exchange_explicit(&roots.stack_bytes, 0,
+                                                memory_order_relaxed);
+    out->global_bytes = atomic_exchange_explicit(&roots.global_bytes, 0,
+                                                 memory_order_relaxed);
+}
+
+static void count_stack(uint64_t bytes)
+{
+    atomic_fetch_add_explicit(&roots.stack_bytes, bytes, memory_order_relaxed);
+}
 
 void roots_init(void)
 {
@@ -88,6 +103,14 @@ int gc_root_add(void *addr, size_t size)
     roots.items[i] = (struct root){lo, lo + size};
     roots.count++;
     pthread_mutex_unlock(&roots.lock);
+    if (mark_in_progress()) {
+        /* The registered roots may have been scanned already this cycle,
+         * and what the range holds was written without the barrier. */
+        struct marker m;
+        mark_helper_begin(&m);
+        mark_scan_conservative(&m, lo, lo + size);
+        mark_helper_end(&m);
+    }
     return 0;
 }
 
@@ -108,32 +131,77 @@ int gc_root_remove(void *addr)
     return 0;
 }
 
-static uint64_t scan_thread(struct marker *m, struct gc_thread *t)
+/* The parts of a stopped or claimed thread's stack, as ranges. */
+static uint64_t thread_ranges(struct gc_thread *t,
+                              void (*fn)(uintptr_t lo, uintptr_t hi,
+                                         bool is_stack, void *ctx),
+                              void *ctx)
 {
-    if (t->stopped_as == THREAD_BLOCKING) {
+    int as = atomic_load_explicit(&t->state, memory_order_relaxed);
+    if (as == THREAD_BLOCKING || as == THREAD_CLAIMED ||
+        t->stopped_as == THREAD_BLOCKING) {
         uintptr_t snap = (uintptr_t)t->snapshot;
-        mark_scan_conservative(m, snap, snap + t->snapshot_len);
+        fn(snap, snap + t->snapshot_len, true, ctx);
         uintptr_t live = t->blocking_sp + t->snapshot_len;
         if (live < t->stack_hi)
-            mark_scan_conservative(m, live, t->stack_hi);
+            fn(live, t->stack_hi, true, ctx);
         return t->stack_hi - t->blocking_sp;
     }
-    mark_scan_conservative(m, t->parked_sp, t->stack_hi);
+    fn(t->parked_sp, t->stack_hi, true, ctx);
     return t->stack_hi - t->parked_sp;
 }
 
-void roots_scan(struct marker *m, struct gc_thread *self,
-                struct root_scan_totals *totals)
+static void grey_range(uintptr_t lo, uintptr_t hi, bool is_stack, void *ctx)
 {
-    (void)self;
-    totals->stack_bytes = 0;
-    totals->global_bytes = 0;
+    (void)is_stack;
+    mark_scan_conservative(ctx, lo, hi);
+}
+
+void roots_scan_thread(struct marker *m, struct gc_thread *t)
+{
+    count_stack(thread_ranges(t, grey_range, m));
+}
+
+void roots_for_each_range(void (*fn)(uintptr_t lo, uintptr_t hi,
+                                     bool is_stack, void *ctx),
+                          void *ctx)
+{
     for (struct gc_thread *t = threads_first(); t; t = t->next)
-        totals->stack_bytes += scan_thread(m, t);
+        thread_ranges(t, fn, ctx);
     pthread_mutex_lock(&roots.lock);
+    for (size_t i = 0; i < roots.count; i++)
+        fn(roots.items[i].lo, roots.items[i].hi, false, ctx);
+    pthread_mutex_unlock(&roots.lock);
+}
+
+CGC_NOINLINE void roots_scan_own_stack(struct gc_thread *t)
+{
+    /* Spill callee-saved registers into this frame, which the scan covers. */
+    __builtin_unwind_init();
+    uintptr_t sp = threads_stack_pointer();
+    struct marker m;
+    mark_helper_begin(&m);
+    mark_scan_conservative(&m, sp, t->stack_hi);
+    mark_helper_end(&m);
+    count_stack(t->stack_hi - sp);
+}
+
+void roots_scan_registered(struct marker *m)
+{
+    pthread_mutex_lock(&roots.lock);
+    uint64_t bytes = 0;
     for (size_t i = 0; i < roots.count; i++) {
         mark_scan_conservative(m, roots.items[i].lo, roots.items[i].hi);
-        totals->global_bytes += roots.items[i].hi - roots.items[i].lo;
+        bytes += roots.items[i].hi - roots.items[i].lo;
     }
     pthread_mutex_unlock(&roots.lock);
+    atomic_fetch_add_explicit(&roots.global_bytes, bytes,
+                              memory_order_relaxed);
+}
+
+void roots_scan_all_stopped(struct marker *m)
+{
+    for (struct gc_thread *t = threads_first(); t; t = t->next)
+        roots_scan_thread(m, t);
+    roots_scan_registered(m);
 }

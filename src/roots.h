@@ -9,16 +9,31 @@
 
 struct gc_thread;
 
+/* Bytes of stacks and registered roots scanned since the last call. */
 struct root_scan_totals {
     uint64_t stack_bytes;
     uint64_t global_bytes;
 };
+void roots_take_totals(struct root_scan_totals *out);
 
 void roots_init(void);
 void roots_shutdown(void);
-/* Grey everything the roots reference. The world is stopped and the
- * registry lock held; `self` is the collecting thread (or NULL). */
-void roots_scan(struct marker *m, struct gc_thread *self,
-                struct root_scan_totals *totals);
+
+/* Grey everything the roots reference, with the world stopped and the
+ * registry lock held (stop-the-world mode). */
+void roots_scan_all_stopped(struct marker *m);
+
+/* Concurrent mode. Registered roots, while the world runs. */
+void roots_scan_registered(struct marker *m);
+/* The calling thread's own stack and registers, at a safepoint. */
+void roots_scan_own_stack(struct gc_thread *t);
+/* A thread that is stopped (world stopped) or claimed (BLOCKING). */
+void roots_scan_thread(struct marker *m, struct gc_thread *t);
+
+/* Call fn on every root range: each stopped thread's stack parts
+ * (is_stack) and each registered root. World stopped, registry locked. */
+void roots_for_each_range(void (*fn)(uintptr_t lo, uintptr_t hi,
+                                     bool is_stack, void *ctx),
+                          void *ctx);
 
 #endif

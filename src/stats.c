@@ -81,14 +81,24 @@ void stats_record_cycle(const struct cycle_record *r)
     uint64_t now = os_realtime_ns();
     pthread_mutex_lock(&stats.lock);
     unsigned slot = stats.num_gc % 256;
-    stats.pause_ns[slot] = r->pause_ns;
+    /* As Go's PauseNs: the cycle's stop-the-world time, both pauses. */
+    uint64_t pause = r->stop_ns + r->term_ns;
+    if (r->stop_the_world)
+        pause += r->mark_ns;
+    uint64_t longest = r->stop_the_world ? pause
+                       : r->stop_ns > r->term_ns ? r->stop_ns
+                                                 : r->term_ns;
+    stats.pause_ns[slot] = pause;
     stats.pause_end[slot] = now;
-    stats.pause_total_ns += r->pause_ns;
-    if (r->pause_ns > stats.pause_max_ns)
-        stats.pause_max_ns = r->pause_ns;
+    stats.pause_total_ns += pause;
+    if (longest > stats.pause_max_ns)
+        stats.pause_max_ns = longest;
     stats.last_gc = now;
-    /* The world was stopped: every CPU was the collector's for the pause. */
-    stats.gc_cpu_ns += r->pause_ns * (uint64_t)os_cpu_count();
+    /* While the world is stopped every CPU is the collector's; while it
+     * runs, the workers' and the assists' time is. */
+    stats.gc_cpu_ns += pause * (uint64_t)os_cpu_count();
+    if (!r->stop_the_world)
+        stats.gc_cpu_ns += r->mark_cpu_ns + r->assist_ns;
     stats.num_gc++;
     if (r->forced)
         stats.num_forced_gc++;
@@ -204,9 +214,9 @@ void stats_print_gctrace(const struct cycle_record *r)
     format_ms(c2, sizeof c2, r->mark_ns);
     format_ms(c3, sizeof c3, r->term_ns);
     format_ms(u1, sizeof u1, r->stop_ns * procs);
-    format_ms(u2, sizeof u2, 0);              /* assist: none when STW */
+    format_ms(u2, sizeof u2, r->assist_ns);   /* mutator assists */
     format_ms(u3, sizeof u3, r->mark_cpu_ns); /* background workers */
-    format_ms(u4, sizeof u4, 0);              /* idle workers */
+    format_ms(u4, sizeof u4, 0);              /* idle workers: none */
     format_ms(u5, sizeof u5, r->term_ns * procs);
 
     pthread_mutex_lock(&stats.lock);

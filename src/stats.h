@@ -17,11 +17,11 @@ struct gc_thread;
 
 struct cycle_record {
     uint64_t start_ns;           /* monotonic, when the cycle began */
-    uint64_t stop_ns;            /* time to stop the world + sweep term */
-    uint64_t mark_ns;            /* marking */
-    uint64_t term_ns;            /* mark termination */
-    uint64_t pause_ns;           /* the whole stop-the-world */
-    uint64_t mark_cpu_ns;        /* CPU time of all markers */
+    uint64_t stop_ns;            /* STW 1: stop the world + setup */
+    uint64_t mark_ns;            /* marking (inside the pause if STW) */
+    uint64_t term_ns;            /* STW 2: mark termination */
+    uint64_t mark_cpu_ns;        /* CPU time of the mark workers */
+    uint64_t assist_ns;          /* time allocating threads assisted */
     uint64_t heap_live_start;    /* bytes */
     uint64_t heap_live_end_mark; /* bytes */
     uint64_t heap_marked;        /* bytes */
@@ -30,6 +30,7 @@ struct cycle_record {
     uint64_t global_bytes;       /* registered root bytes scanned */
     unsigned markers;
     bool forced;
+    bool stop_the_world; /* marked inside the pause */
 };
 
 void stats_init(void);

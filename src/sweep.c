@@ -15,8 +15,10 @@
 #include "sweep.h"
 
 #include "central.h"
+#include "env.h"
 #include "report.h"
 #include "stats.h"
+#include "threads.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -59,12 +61,26 @@ static uint64_t low_bits(uint32_t n)
     return n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1);
 }
 
+/* CGC_DEBUG=clobberfree=1: poison the slots that just died. */
+static void clobber(struct span *s, uint32_t first, uint64_t dead)
+{
+    while (dead) {
+        uint32_t idx = first + (uint32_t)__builtin_ctzll(dead);
+        dead &= dead - 1;
+        uint32_t *p = (uint32_t *)(s->base + (uintptr_t)idx * s->elem_size);
+        for (size_t i = 0; i < s->elem_size / sizeof *p; i++)
+            p[i] = 0xdeadbeef;
+    }
+}
+
 static enum sweep_result sweep_large(struct span *s)
 {
     bool marked = atomic_load_explicit(&s->mark_bits[0],
                                        memory_order_relaxed) & 1;
     bool freed = span_slot_freed(s, 0);
     if (!marked || freed) {
+        if (gc_config.clobberfree)
+            clobber(s, 0, 1);
         stats_count_large_free(s->elem_size);
         heap_free_span(s);
         return SWEEP_FREED;
@@ -106,6 +122,8 @@ enum sweep_result span_sweep(struct span *s)
             live &= ~atomic_load_explicit(&freed[w], memory_order_relaxed);
         live_count += (uint32_t)__builtin_popcountll(live);
         freed_count += (uint32_t)__builtin_popcountll(allocated & ~live);
+        if (gc_config.clobberfree)
+            clobber(s, first, allocated & ~live);
         atomic_store_explicit(&s->alloc_bits[w], live, memory_order_relaxed);
         atomic_store_explicit(&s->mark_bits[w], 0, memory_order_relaxed);
     }
@@ -182,7 +200,8 @@ static void *background_main(void *arg)
         size_t pages = 0;
         while (sweep_one(&cursor, &pages)) {
             if (atomic_load_explicit(&gc_internal_safepoint_requested,
-                                     memory_order_relaxed))
+                                     memory_order_relaxed) &
+                SAFEPOINT_STOP)
                 break; /* a cycle is starting: it finishes the sweep */
             sched_yield(); /* the mutators come first */
         }

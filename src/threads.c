@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "threads.h"
 
+#include "barrier.h"
 #include "gc.h"
 #include "report.h"
 #include "stats.h"
@@ -28,6 +29,13 @@
 #include <unistd.h>
 
 atomic_int gc_internal_safepoint_requested;
+
+static bool stop_requested(void)
+{
+    return atomic_load_explicit(&gc_internal_safepoint_requested,
+                                memory_order_seq_cst) &
+           SAFEPOINT_STOP;
+}
 
 __thread struct gc_thread *thread_current_record
     __attribute__((tls_model("initial-exec")));
@@ -126,6 +134,8 @@ int threads_attach(void)
     threads.count++;
     pthread_mutex_unlock(&threads.registry_lock);
     current_thread = t;
+    /* Attached while marking runs: our stack is unscanned this cycle. */
+    gc_thread_mark_duties(t);
     return 0;
 }
 
@@ -156,6 +166,9 @@ static void unlink_locked(struct gc_thread *t)
 
 static void detach(struct gc_thread *t)
 {
+    barrier_flush(t); /* its entries must reach the marker */
+    gc_note_detached_black_bytes(
+        atomic_exchange_explicit(&t->black_bytes, 0, memory_order_relaxed));
     if (atomic_load_explicit(&t->state, memory_order_relaxed) !=
         THREAD_BLOCKING)
         threads_blocking_begin_internal(t);
@@ -241,8 +254,7 @@ static CGC_NOINLINE void park(struct gc_thread *t)
     pthread_mutex_lock(&threads.world_lock);
     atomic_store_explicit(&t->state, THREAD_PARKED, memory_order_seq_cst);
     pthread_cond_broadcast(&threads.thread_stopped);
-    while (atomic_load_explicit(&gc_internal_safepoint_requested,
-                                memory_order_seq_cst))
+    while (stop_requested())
         pthread_cond_wait(&threads.world_resumed, &threads.world_lock);
     atomic_store_explicit(&t->state, THREAD_RUNNING, memory_order_seq_cst);
     pthread_mutex_unlock(&threads.world_lock);
@@ -251,12 +263,16 @@ static CGC_NOINLINE void park(struct gc_thread *t)
 void gc_safepoint_slow(void)
 {
     struct gc_thread *t = current_thread;
-    if (t &&
-        atomic_load_explicit(&t->state, memory_order_relaxed) ==
-            THREAD_RUNNING &&
-        atomic_load_explicit(&gc_internal_safepoint_requested,
-                             memory_order_seq_cst))
+    if (!t ||
+        atomic_load_explicit(&t->state, memory_order_relaxed) !=
+            THREAD_RUNNING)
+        return;
+    int why = atomic_load_explicit(&gc_internal_safepoint_requested,
+                                   memory_order_seq_cst);
+    if (why & SAFEPOINT_STOP)
         park(t);
+    if (why & SAFEPOINT_MARK_DUTY)
+        gc_thread_mark_duties(t);
 }
 
 /* ---- blocking regions ---------------------------------------------------- */
@@ -283,8 +299,7 @@ static CGC_NOINLINE void enter_blocking(struct gc_thread *t)
     t->blocking_sp = sp;
     t->snapshot_len = len;
     atomic_store_explicit(&t->state, THREAD_BLOCKING, memory_order_seq_cst);
-    if (atomic_load_explicit(&gc_internal_safepoint_requested,
-                             memory_order_seq_cst)) {
+    if (stop_requested()) {
         pthread_mutex_lock(&threads.world_lock);
         pthread_cond_broadcast(&threads.thread_stopped);
         pthread_mutex_unlock(&threads.world_lock);
@@ -299,17 +314,22 @@ void threads_blocking_begin_internal(struct gc_thread *t)
 void threads_blocking_end_internal(struct gc_thread *t)
 {
     for (;;) {
-        if (atomic_load_explicit(&gc_internal_safepoint_requested,
-                                 memory_order_seq_cst)) {
+        if (stop_requested()) {
             pthread_mutex_lock(&threads.world_lock);
-            while (atomic_load_explicit(&gc_internal_safepoint_requested,
-                                        memory_order_seq_cst))
+            while (stop_requested())
                 pthread_cond_wait(&threads.world_resumed, &threads.world_lock);
             pthread_mutex_unlock(&threads.world_lock);
         }
-        atomic_store_explicit(&t->state, THREAD_RUNNING, memory_order_seq_cst);
-        if (!atomic_load_explicit(&gc_internal_safepoint_requested,
-                                  memory_order_seq_cst))
+        /* CAS, not a store: the collector may have CLAIMED us to scan our
+         * stack, and we must not run until it is done with it. */
+        int expected = THREAD_BLOCKING;
+        if (!atomic_compare_exchange_strong_explicit(
+                &t->state, &expected, THREAD_RUNNING, memory_order_seq_cst,
+                memory_order_seq_cst)) {
+            sched_yield();
+            continue;
+        }
+        if (!stop_requested())
             return;
         /* A stop began between our check and our store: we have not touched
          * GC memory, so go back to BLOCKING (the snapshot is still ours). */
@@ -354,14 +374,14 @@ static void warn_slow_thread(struct gc_thread *t, unsigned seconds)
 
 void threads_stop_world(struct gc_thread *self)
 {
-    atomic_store_explicit(&gc_internal_safepoint_requested, 1,
-                          memory_order_seq_cst);
+    atomic_fetch_or_explicit(&gc_internal_safepoint_requested, SAFEPOINT_STOP,
+                             memory_order_seq_cst);
     for (struct gc_thread *t = threads.head; t; t = t->next) {
         if (t == self)
             continue;
         /* Most threads reach a safepoint within microseconds: yield a few
          * times before sleeping on the condition variable. */
-        int st;
+        int st = THREAD_RUNNING;
         for (int spin = 0; spin < 50; spin++) {
             st = atomic_load_explicit(&t->state, memory_order_seq_cst);
             if (st != THREAD_RUNNING)
@@ -386,15 +406,28 @@ void threads_stop_world(struct gc_thread *self)
             }
             pthread_mutex_unlock(&threads.world_lock);
         }
-        t->stopped_as = st;
+        t->stopped_as = st == THREAD_CLAIMED ? THREAD_BLOCKING : st;
     }
+}
+
+bool threads_try_claim(struct gc_thread *t)
+{
+    int expected = THREAD_BLOCKING;
+    return atomic_compare_exchange_strong_explicit(
+        &t->state, &expected, THREAD_CLAIMED, memory_order_seq_cst,
+        memory_order_seq_cst);
+}
+
+void threads_release_claim(struct gc_thread *t)
+{
+    atomic_store_explicit(&t->state, THREAD_BLOCKING, memory_order_seq_cst);
 }
 
 void threads_start_world(void)
 {
     pthread_mutex_lock(&threads.world_lock);
-    atomic_store_explicit(&gc_internal_safepoint_requested, 0,
-                          memory_order_seq_cst);
+    atomic_fetch_and_explicit(&gc_internal_safepoint_requested,
+                              ~SAFEPOINT_STOP, memory_order_seq_cst);
     pthread_cond_broadcast(&threads.world_resumed);
     pthread_mutex_unlock(&threads.world_lock);
 }

@@ -28,7 +28,17 @@ enum thread_state {
     THREAD_RUNNING = 0,
     THREAD_PARKED = 1,
     THREAD_BLOCKING = 2,
+    /* BLOCKING, and the collector is scanning its stack or flushing its
+     * barrier buffer: gc_blocking_end waits for it to become BLOCKING. */
+    THREAD_CLAIMED = 3,
 };
+
+/* Bits of gc_internal_safepoint_requested: why threads should poll. */
+#define SAFEPOINT_STOP 1      /* stop the world */
+#define SAFEPOINT_MARK_DUTY 2 /* scan your stack / flush your barrier buffer */
+
+/* Write-barrier buffer entries per thread (Go's wbBuf holds 512). */
+#define BARRIER_BUFFER_ENTRIES 512
 
 /* Bytes of stack copied on entry to a blocking region: the frame of
  * gc_blocking_begin, which holds the caller's callee-saved registers. */
@@ -53,6 +63,17 @@ struct gc_thread {
     int stopped_as;
 
     struct cache cache; /* owned by the thread */
+
+    /* Concurrent marking. The buffer is written by the thread while
+     * RUNNING and read by the collector while the thread is stopped or
+     * CLAIMED. The cycle/epoch stamps are written with release by whoever
+     * did the duty and read with acquire by the collector. */
+    uintptr_t barrier_buffer[BARRIER_BUFFER_ENTRIES];
+    unsigned barrier_count;
+    _Atomic uint32_t stack_scanned_cycle; /* mark cycle of the last scan */
+    _Atomic uint32_t flushed_epoch;       /* last flush epoch honoured */
+    int64_t assist_credit;                /* owner only: bytes of scan work */
+    _Atomic uint64_t black_bytes; /* allocated while marking (owner writes) */
 
     /* Allocation counters: written only by the thread (relaxed load+store,
      * no read-modify-write), read by gc_read_stats. */
@@ -101,6 +122,11 @@ void threads_start_world(void);
 /* Record where the calling (collecting) thread's stack is live, after its
  * callee-saved registers were spilled by the caller's frame. */
 void threads_note_collector_stack(struct gc_thread *self);
+
+/* Claim a BLOCKING thread so that its stack and barrier buffer hold still
+ * while the collector reads them; false if it is not BLOCKING. */
+bool threads_try_claim(struct gc_thread *t);
+void threads_release_claim(struct gc_thread *t);
 
 /* Enter/leave a blocking region from inside the library. */
 void threads_blocking_begin_internal(struct gc_thread *t);

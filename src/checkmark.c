@@ -1,0 +1,160 @@
+/*
+ * checkmark.c — verify a finished mark (see checkmark.h).
+ *
+ * A single-threaded traversal from the roots records every object it
+ * reaches in a side set (a hash set of object addresses, so the mark bits
+ * are not touched). An object reached from a registered root or from a
+ * marked object that is not marked itself is the symptom of a pointer
+ * stored without the write barrier: it would be freed while reachable.
+ * Stacks are scanned conservatively and may hold stale words naming dead
+ * objects, so an unmarked object referenced only from a stack is not
+ * reported (and not followed).
+ */
+#include "checkmark.h"
+
+#include "heap.h"
+#include "report.h"
+#include "roots.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct pending {
+    uintptr_t obj;
+    struct span *span;
+};
+
+static struct {
+    uintptr_t *set; /* open addressing, 0 = empty */
+    size_t capacity, count;
+    struct pending *stack;
+    size_t depth, stack_capacity;
+} check;
+
+static size_t slot_of(uintptr_t obj, size_t capacity)
+{
+    return (size_t)((obj >> 3) * 0x9E3779B97F4A7C15ull) & (capacity - 1);
+}
+
+static void set_grow(void)
+{
+    size_t capacity = check.capacity ? check.capacity * 2 : 1 << 16;
+    uintptr_t *set = calloc(capacity, sizeof *set);
+    if (!set)
+        report_fatal("gccheckmark: out of memory for the side set");
+    for (size_t i = 0; i < check.capacity; i++) {
+        uintptr_t obj = check.set[i];
+        if (!obj)
+            continue;
+        size_t j = slot_of(obj, capacity);
+        while (set[j])
+            j = (j + 1) & (capacity - 1);
+        set[j] = obj;
+    }
+    free(check.set);
+    check.set = set;
+    check.capacity = capacity;
+}
+
+/* Add obj; false if it was there already. */
+static bool set_add(uintptr_t obj)
+{
+    if ((check.count + 1) * 2 > check.capacity)
+        set_grow();
+    size_t j = slot_of(obj, check.capacity);
+    while (check.set[j]) {
+        if (check.set[j] == obj)
+            return false;
+        j = (j + 1) & (check.capacity - 1);
+    }
+    check.set[j] = obj;
+    check.count++;
+    return true;
+}
+
+static void stack_push(uintptr_t obj, struct span *s)
+{
+    if (check.depth == check.stack_capacity) {
+        size_t capacity = check.stack_capacity ? check.stack_capacity * 2
+                                               : 1 << 12;
+        struct pending *stack =
+            realloc(check.stack, capacity * sizeof *stack);
+        if (!stack)
+            report_fatal("gccheckmark: out of memory for the traversal");
+        check.stack = stack;
+        check.stack_capacity = capacity;
+    }
+    check.stack[check.depth++] = (struct pending){obj, s};
+}
+
+/* A word found at `where` inside `referrer` (0: a root range). */
+static void visit(uintptr_t word, uintptr_t where, uintptr_t referrer,
+                  bool from_stack)
+{
+    uint32_t idx;
+    struct span *s = object_lookup(word, &idx);
+    if (!s)
+        return;
+    uintptr_t obj = s->base + (uintptr_t)idx * s->elem_size;
+    bool marked = bitmap_test(s->mark_bits, idx);
+    if (!marked && from_stack)
+        return;
+    if (!set_add(obj))
+        return;
+    if (!marked)
+        report_fatal(
+            "gccheckmark: object %p (%zu bytes) is reachable through the "
+            "word at %p in %s %p, but marking did not find it: a pointer was "
+            "stored into the heap or a root without GC_WRITE (or copied "
+            "without gc_memmove), so the collector would have freed a live "
+            "object. Store GC pointers with GC_WRITE(lvalue, value).",
+            (void *)obj, s->elem_size, (void *)where,
+            referrer ? "the object" : "the registered root at",
+            (void *)(referrer ? referrer : where));
+    if (s->kind != KIND_NOSCAN)
+        stack_push(obj, s);
+}
+
+__attribute__((no_sanitize("address", "thread"))) static void
+visit_range(uintptr_t lo, uintptr_t hi, uintptr_t referrer, bool from_stack)
+{
+    for (uintptr_t a = round_up(lo, 8); a + 8 <= hi; a += 8)
+        visit(*(const uintptr_t *)a, a, referrer, from_stack);
+}
+
+static void visit_root(uintptr_t lo, uintptr_t hi, bool is_stack, void *ctx)
+{
+    (void)ctx;
+    visit_range(lo, hi, 0, is_stack);
+}
+
+static void scan_object(struct pending p)
+{
+    struct span *s = p.span;
+    if (s->kind == KIND_SCAN) {
+        visit_range(p.obj, p.obj + s->elem_size, p.obj, false);
+        return;
+    }
+    uint32_t idx = s->nelems == 1 ? 0 : span_object_index(s, p.obj - s->base);
+    const struct gc_type *t = s->types[idx];
+    for (uintptr_t e = p.obj; t && e + t->size <= p.obj + s->elem_size;
+         e += t->size)
+        for (size_t i = 0; i < t->n_ptrs; i++) {
+            uintptr_t at = e + t->ptr_offsets[i];
+            visit(*(const uintptr_t *)at, at, p.obj, false);
+        }
+}
+
+void checkmark_verify(void)
+{
+    check.count = 0;
+    if (check.set)
+        memset(check.set, 0, check.capacity * sizeof *check.set);
+    check.depth = 0;
+    roots_for_each_range(visit_root, NULL);
+    while (check.depth)
+        scan_object(check.stack[--check.depth]);
+    free(check.set);
+    free(check.stack);
+    memset(&check, 0, sizeof check);
+}

@@ -1,0 +1,13 @@
+/*
+ * checkmark.h — CGC_DEBUG=gccheckmark=1: after marking, re-mark from the
+ * roots with the world stopped and abort on any reachable object that the
+ * marking missed (Go's checkmark mode).
+ */
+#ifndef CGC_CHECKMARK_H
+#define CGC_CHECKMARK_H
+
+/* World stopped, registry lock held, marking finished. Aborts with the
+ * object, its referrer and a hint about GC_WRITE if marking missed one. */
+void checkmark_verify(void);
+
+#endif
