@@ -64,6 +64,8 @@ static _Atomic uint32_t flush_epoch;
 static _Atomic uint64_t detached_black_bytes;
 /* Time spent in assists this cycle, for gctrace and the CPU fraction. */
 static _Atomic uint64_t assist_ns;
+/* Scan work an allocating thread does per turn once past the hard goal. */
+#define THROTTLE_ASSIST_BYTES ((uint64_t)256 << 10)
 
 static struct {
     pthread_mutex_t lock;
@@ -124,6 +126,19 @@ void gc_note_detached_black_bytes(uint64_t bytes)
                               memory_order_relaxed);
 }
 
+/* Scan up to `budget` bytes of queued grey work on this thread. */
+static uint64_t help_mark(uint64_t budget)
+{
+    uint64_t t0 = os_monotonic_ns();
+    struct marker m;
+    mark_helper_begin(&m);
+    uint64_t done = mark_helper_drain(&m, budget);
+    mark_helper_end(&m);
+    atomic_fetch_add_explicit(&assist_ns, os_monotonic_ns() - t0,
+                              memory_order_relaxed);
+    return done;
+}
+
 void gc_assist(struct gc_thread *t, uint64_t allocated)
 {
     int64_t debt = pacer_assist_debt(allocated) - t->assist_credit;
@@ -135,15 +150,9 @@ void gc_assist(struct gc_thread *t, uint64_t allocated)
     t->assist_credit = 0;
     if (debt <= 0)
         return;
-    uint64_t t0 = os_monotonic_ns();
-    struct marker m;
-    mark_helper_begin(&m);
-    uint64_t done = mark_helper_drain(&m, (uint64_t)debt);
-    mark_helper_end(&m);
+    uint64_t done = help_mark((uint64_t)debt);
     if (done > (uint64_t)debt)
         t->assist_credit = (int64_t)(done - (uint64_t)debt);
-    atomic_fetch_add_explicit(&assist_ns, os_monotonic_ns() - t0,
-                              memory_order_relaxed);
 }
 
 /* Do the duties of threads that cannot: scan the stacks of blocked threads
@@ -377,11 +386,13 @@ static void run_cycle(bool forced)
 
 /* ---- the collector thread ------------------------------------------------- */
 
-/* Keep automatic cycles to about half the time, so that a goal that cannot
- * be met (a memory limit below the live heap) slows the program down rather
- * than stopping it (Go caps GC CPU at 50 % the same way). */
+/* Under a memory limit, keep automatic cycles to about half the time, so
+ * that a limit below what the program needs slows it down rather than
+ * stopping it (Go's GC CPU limiter caps at 50 % the same way). */
 static void respect_cpu_cap(void)
 {
+    if (pacer_memory_limit() == INT64_MAX)
+        return;
     uint64_t ready = collector.last_end_ns + collector.last_duration_ns;
     uint64_t now = os_monotonic_ns();
     if (collector.last_end_ns && now < ready) {
@@ -461,10 +472,23 @@ void gc_collect_if_due(struct gc_thread *self)
         pthread_cond_signal(&collector.wake);
         pthread_mutex_unlock(&collector.lock);
     }
-    /* Back-pressure: past the hard goal, an allocating thread waits for
-     * the cycle rather than outrunning it (Go's assists block likewise). */
-    if (self && pacer_over_hard_goal(gc_config.stoptheworld))
+    /* Back-pressure: past the hard goal, an allocating thread helps mark
+     * for as long as there is work to take, and waits for the cycle only
+     * when there is none (Go's assists park likewise), so it never outruns
+     * the collector for long. */
+    while (self && pacer_over_hard_goal(gc_config.stoptheworld)) {
+        if (atomic_load_explicit(&gc_internal_barrier_enabled,
+                                 memory_order_relaxed)) {
+            if (help_mark(THROTTLE_ASSIST_BYTES) > 0)
+                continue;
+        } else {
+            /* The cycle has not started: it starts by finishing the
+             * sweep, which we can share. */
+            sweep_finish();
+        }
         wait_for_cycle(self);
+        break;
+    }
 }
 
 void gc_collect(void)

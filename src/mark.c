@@ -60,6 +60,7 @@ static struct {
     unsigned nworkers;
     atomic_bool in_progress;
     atomic_uint idle_hint; /* relaxed copy of idle, read without the lock */
+    atomic_bool queue_empty; /* relaxed: no buffer queued (full == NULL) */
     _Atomic int64_t background_credit; /* bytes scanned by workers */
     uint64_t helper_greyed; /* bytes greyed by helpers, ever */
 } mark = {
@@ -106,10 +107,23 @@ static bool quiescent_locked(void)
     return mark.idle == mark.markers && mark.helpers == 0 && !mark.full;
 }
 
+static struct workbuf *pop_full_locked(void)
+{
+    struct workbuf *b = mark.full;
+    if (b) {
+        mark.full = b->next;
+        if (!mark.full)
+            atomic_store_explicit(&mark.queue_empty, true,
+                                  memory_order_relaxed);
+    }
+    return b;
+}
+
 static void publish_locked(struct workbuf *b)
 {
     b->next = mark.full;
     mark.full = b;
+    atomic_store_explicit(&mark.queue_empty, false, memory_order_relaxed);
     if (mark.idle)
         pthread_cond_signal(&mark.work_available);
 }
@@ -121,12 +135,15 @@ static void publish(struct workbuf *b)
     pthread_mutex_unlock(&mark.lock);
 }
 
-/* Give half of a long local buffer to the idle markers. */
+/* Keep work where others can take it (Go's gcWork.balance): when markers
+ * are idle or nothing is queued for assists, give away half of the local
+ * buffer. */
 static void maybe_donate(struct marker *m)
 {
     struct workbuf *b = m->local;
-    if (b->count < 32 ||
-        atomic_load_explicit(&mark.idle_hint, memory_order_relaxed) == 0)
+    if (b->count < 8 ||
+        (atomic_load_explicit(&mark.idle_hint, memory_order_relaxed) == 0 &&
+         !atomic_load_explicit(&mark.queue_empty, memory_order_relaxed)))
         return;
     struct workbuf *half = workbuf_get_empty();
     size_t n = b->count / 2;
@@ -156,8 +173,7 @@ static struct workbuf *get_work(void)
     struct workbuf *b = NULL;
     for (;;) {
         if (mark.full) {
-            b = mark.full;
-            mark.full = b->next;
+            b = pop_full_locked();
             mark.idle--;
             break;
         }
@@ -181,10 +197,10 @@ static struct workbuf *get_work(void)
 /* A helper's grab of queued work; NULL if none, never waits. */
 static struct workbuf *try_get_work(void)
 {
+    if (atomic_load_explicit(&mark.queue_empty, memory_order_relaxed))
+        return NULL;
     pthread_mutex_lock(&mark.lock);
-    struct workbuf *b = mark.full;
-    if (b)
-        mark.full = b->next;
+    struct workbuf *b = pop_full_locked();
     pthread_mutex_unlock(&mark.lock);
     return b;
 }
@@ -414,6 +430,8 @@ static void start_locked(bool stop_the_world, unsigned extra)
     mark.cpu_ns = 0;
     atomic_store_explicit(&mark.background_credit, 0, memory_order_relaxed);
     mark.cycle++;
+    atomic_store_explicit(&mark.queue_empty, mark.full == NULL,
+                          memory_order_relaxed);
     atomic_store_explicit(&mark.in_progress, true, memory_order_release);
     pthread_cond_broadcast(&mark.cycle_start);
 }
