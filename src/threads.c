@@ -164,13 +164,18 @@ static void unlink_locked(struct gc_thread *t)
     threads.count--;
 }
 
+static bool in_blocking_region(struct gc_thread *t)
+{
+    int state = atomic_load_explicit(&t->state, memory_order_relaxed);
+    return state == THREAD_BLOCKING || state == THREAD_CLAIMED;
+}
+
 static void detach(struct gc_thread *t)
 {
     barrier_flush(t); /* its entries must reach the marker */
     gc_note_detached_black_bytes(
         atomic_exchange_explicit(&t->black_bytes, 0, memory_order_relaxed));
-    if (atomic_load_explicit(&t->state, memory_order_relaxed) !=
-        THREAD_BLOCKING)
+    if (!in_blocking_region(t))
         threads_blocking_begin_internal(t);
     pthread_mutex_lock(&threads.registry_lock);
     unlink_locked(t);
@@ -187,8 +192,7 @@ void gc_thread_detach(void)
     struct gc_thread *t = current_thread;
     if (!t)
         return;
-    if (atomic_load_explicit(&t->state, memory_order_relaxed) ==
-        THREAD_BLOCKING)
+    if (in_blocking_region(t))
         report_fatal("gc_thread_detach: called inside a blocking region; "
                      "call gc_blocking_end first");
     detach(t);
@@ -222,8 +226,7 @@ void threads_lock_registry(void)
     struct gc_thread *t = current_thread;
     if (pthread_mutex_trylock(&threads.registry_lock) == 0)
         return;
-    if (!t || atomic_load_explicit(&t->state, memory_order_relaxed) ==
-                  THREAD_BLOCKING) {
+    if (!t || in_blocking_region(t)) {
         pthread_mutex_lock(&threads.registry_lock);
         return;
     }
@@ -345,8 +348,8 @@ void gc_blocking_begin(void)
     struct gc_thread *t = thread_current_or_attach();
     if (!t)
         return; /* cannot attach: nothing of ours to protect either */
-    if (atomic_load_explicit(&t->state, memory_order_relaxed) ==
-        THREAD_BLOCKING)
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) !=
+        THREAD_RUNNING)
         report_fatal("gc_blocking_begin: already inside a blocking region "
                      "(regions do not nest)");
     enter_blocking(t);
@@ -355,8 +358,9 @@ void gc_blocking_begin(void)
 void gc_blocking_end(void)
 {
     struct gc_thread *t = current_thread;
-    if (!t || atomic_load_explicit(&t->state, memory_order_relaxed) !=
-                  THREAD_BLOCKING)
+    int state = t ? atomic_load_explicit(&t->state, memory_order_relaxed)
+                  : THREAD_RUNNING;
+    if (state != THREAD_BLOCKING && state != THREAD_CLAIMED)
         report_fatal("gc_blocking_end: called outside a blocking region; "
                      "pair it with gc_blocking_begin");
     threads_blocking_end_internal(t);
