@@ -9,7 +9,8 @@
  *  - a page of an in-use span maps to that span;
  *  - a free span is on exactly one free list, and its first and last pages
  *    map to it; its other pages map to nothing;
- *  - two free spans are never adjacent (they are merged on free).
+ *  - two adjacent free spans differ in their released state (runs in the
+ *    same state are merged on free).
  * Arena index entries and arena records are published with release stores
  * and never removed until gc_shutdown, so lookups need no lock.
  */
@@ -289,28 +290,15 @@ static bool is_free_span(struct span *s)
            s->npages > 0;
 }
 
-/* A merged run is released only if both halves were; otherwise the
- * released half is counted as retained again (its pages are still zero
- * and not resident, so this overstates RSS, never understates it). */
-static void merge_released(struct span *into, struct span *other)
-{
-    if (into->released == other->released)
-        return;
-    struct span *was_released = into->released ? into : other;
-    atomic_fetch_sub_explicit(&heap.released,
-                              was_released->npages * PAGE_SIZE,
-                              memory_order_relaxed);
-    into->released = 0;
-}
-
-/* Put the run [s->base, +npages) on the free lists, merging neighbours. */
+/* Put the run [s->base, +npages) on the free lists, merging neighbours in
+ * the same released state (a released run stays apart from a retained
+ * one, so the released count stays exact: as Go's scavenged bits). */
 static void free_run(struct span *s)
 {
     atomic_store_explicit(&s->state, SPAN_FREE, memory_order_release);
     struct span *before = page_owner(s->base - PAGE_SIZE);
-    if (is_free_span(before) &&
+    if (is_free_span(before) && before->released == s->released &&
         before->base + before->npages * PAGE_SIZE == s->base) {
-        merge_released(s, before);
         free_list_remove(before);
         map_page(before->base + (before->npages - 1) * PAGE_SIZE, NULL);
         map_page(s->base, NULL);
@@ -321,8 +309,8 @@ static void free_run(struct span *s)
     }
     uintptr_t end = s->base + s->npages * PAGE_SIZE;
     struct span *after = page_owner(end);
-    if (is_free_span(after) && after->base == end) {
-        merge_released(s, after);
+    if (is_free_span(after) && after->released == s->released &&
+        after->base == end) {
         free_list_remove(after);
         map_page(after->base, NULL);
         map_page(s->base + (s->npages - 1) * PAGE_SIZE, NULL);
@@ -376,7 +364,10 @@ static bool grow(size_t npages)
     s->base = (uintptr_t)base;
     s->npages = bytes / PAGE_SIZE;
     s->needzero = 0;
-    s->released = 0;
+    /* Never touched, so not resident: it counts as released (as Go counts
+     * fresh heap memory) until a span is carved from it. */
+    s->released = 1;
+    atomic_fetch_add_explicit(&heap.released, bytes, memory_order_relaxed);
     uintptr_t lo = (uintptr_t)base, hi = lo + bytes;
     if (lo < atomic_load_explicit(&heap_min_address, memory_order_relaxed))
         atomic_store_explicit(&heap_min_address, lo, memory_order_relaxed);

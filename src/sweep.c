@@ -17,6 +17,7 @@
 #include "central.h"
 #include "env.h"
 #include "report.h"
+#include "scavenge.h"
 #include "stats.h"
 #include "threads.h"
 
@@ -198,13 +199,18 @@ static void *background_main(void *arg)
         background.requested = false;
         pthread_mutex_unlock(&background.lock);
         size_t pages = 0;
+        bool finished = true;
         while (sweep_one(&cursor, &pages)) {
             if (atomic_load_explicit(&gc_internal_safepoint_requested,
                                      memory_order_relaxed) &
-                SAFEPOINT_STOP)
-                break; /* a cycle is starting: it finishes the sweep */
+                SAFEPOINT_STOP) {
+                finished = false; /* a cycle is starting: it sweeps */
+                break;
+            }
             sched_yield(); /* the mutators come first */
         }
+        if (finished)
+            scavenge_to_limit(); /* the sweep freed what it could */
         pthread_mutex_lock(&background.lock);
     }
     pthread_mutex_unlock(&background.lock);
