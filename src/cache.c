@@ -71,8 +71,13 @@ struct span *cache_refill(struct cache *c, unsigned span_class)
     }
     struct span *s = central_acquire(span_class);
     if (!s) {
+        /* Before taking fresh pages, sweep other classes until as many
+         * pages came free (Go's mheap.reclaim): unswept garbage is reused
+         * before the heap grows. */
         unsigned size_class = span_class / NUM_KINDS;
-        s = heap_alloc_span(size_classes[size_class].npages, span_class);
+        size_t npages = size_classes[size_class].npages;
+        sweep_reclaim_pages(npages);
+        s = heap_alloc_span(npages, span_class);
         if (!s)
             return NULL;
     }

@@ -45,8 +45,10 @@ struct region {
 
 static struct {
     pthread_mutex_t lock;
-    struct span *free_small[FREE_LIST_BUCKETS]; /* by npages */
-    struct span *free_large;                    /* npages >= 128 */
+    /* Free runs, [0] retained and [1] released: allocation prefers
+     * retained memory, whose pages need no fault to come back. */
+    struct span *free_small[2][FREE_LIST_BUCKETS]; /* by npages */
+    struct span *free_large[2];                    /* npages >= 128 */
     struct span *spare_records;
     void *spare_blocks[META_BUCKETS]; /* metadata blocks by size bucket */
     struct region *regions;
@@ -83,7 +85,7 @@ void heap_shutdown(void)
         os_unmap(arena_index, ARENA_INDEX_ENTRIES * sizeof *arena_index);
     arena_index = NULL;
     memset(heap.free_small, 0, sizeof heap.free_small);
-    heap.free_large = NULL;
+    memset(heap.free_large, 0, sizeof heap.free_large);
     heap.spare_records = NULL;
     memset(heap.spare_blocks, 0, sizeof heap.spare_blocks);
     heap.regions = NULL;
@@ -254,10 +256,12 @@ static void map_pages(struct span *s, struct span *to)
 
 /* ---- free lists -------------------------------------------------------- */
 
-static struct span **free_list_for(size_t npages)
+static struct span **free_list_for(const struct span *s)
 {
-    return npages < FREE_LIST_BUCKETS ? &heap.free_small[npages]
-                                      : &heap.free_large;
+    unsigned released = s->released ? 1 : 0;
+    return s->npages < FREE_LIST_BUCKETS
+               ? &heap.free_small[released][s->npages]
+               : &heap.free_large[released];
 }
 
 static void free_list_remove(struct span *s)
@@ -265,7 +269,7 @@ static void free_list_remove(struct span *s)
     if (s->prev)
         s->prev->next = s->next;
     else
-        *free_list_for(s->npages) = s->next;
+        *free_list_for(s) = s->next;
     if (s->next)
         s->next->prev = s->prev;
     s->next = s->prev = NULL;
@@ -273,7 +277,7 @@ static void free_list_remove(struct span *s)
 
 static void free_list_insert(struct span *s)
 {
-    struct span **head = free_list_for(s->npages);
+    struct span **head = free_list_for(s);
     s->prev = NULL;
     s->next = *head;
     if (*head)
@@ -323,14 +327,18 @@ static void free_run(struct span *s)
 
 static struct span *find_free_run(size_t npages)
 {
-    for (size_t n = npages; n < FREE_LIST_BUCKETS; n++)
-        if (heap.free_small[n])
-            return heap.free_small[n];
-    struct span *best = NULL;
-    for (struct span *s = heap.free_large; s; s = s->next)
-        if (s->npages >= npages && (!best || s->npages < best->npages))
-            best = s;
-    return best;
+    for (unsigned released = 0; released < 2; released++) {
+        for (size_t n = npages; n < FREE_LIST_BUCKETS; n++)
+            if (heap.free_small[released][n])
+                return heap.free_small[released][n];
+        struct span *best = NULL;
+        for (struct span *s = heap.free_large[released]; s; s = s->next)
+            if (s->npages >= npages && (!best || s->npages < best->npages))
+                best = s;
+        if (best)
+            return best;
+    }
+    return NULL;
 }
 
 /* Map enough new arenas for npages and put them on the free lists. */
@@ -498,18 +506,28 @@ static uint64_t release_run(struct span *s)
     return bytes;
 }
 
+/* Release the first retained run of a list, moving it to the released
+ * lists; 0 if the list is empty. */
+static uint64_t release_first(struct span **list)
+{
+    struct span *s = *list;
+    if (!s)
+        return 0;
+    free_list_remove(s);
+    uint64_t bytes = release_run(s);
+    free_list_insert(s);
+    return bytes;
+}
+
 uint64_t heap_release_free(uint64_t bytes)
 {
     uint64_t done = 0;
     pthread_mutex_lock(&heap.lock);
-    for (struct span *s = heap.free_large; s && done < bytes; s = s->next)
-        if (!s->released)
-            done += release_run(s);
+    while (done < bytes && heap.free_large[0])
+        done += release_first(&heap.free_large[0]);
     for (size_t n = FREE_LIST_BUCKETS - 1; n > 0 && done < bytes; n--)
-        for (struct span *s = heap.free_small[n]; s && done < bytes;
-             s = s->next)
-            if (!s->released)
-                done += release_run(s);
+        while (done < bytes && heap.free_small[0][n])
+            done += release_first(&heap.free_small[0][n]);
     pthread_mutex_unlock(&heap.lock);
     return done;
 }
