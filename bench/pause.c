@@ -13,7 +13,17 @@
  * objects (16..64 bytes), keeps the last --window of them in a FIFO and
  * drops the rest, timing EVERY allocation with CLOCK_MONOTONIC. It reports
  * the p50/p99/p99.9/max allocation latency and, for the collectors, the
- * cycles and stop-the-world pauses within that phase.
+ * cycles completed within that phase and their stop-the-world pauses.
+ *
+ * Pauses are counted per cycle: max_pause_ms is the longest, p99_pause_ms
+ * the 99th percentile (nearest rank) of the cycles completed in phase 2.
+ * For cgc a sample is gc_read_stats' pause_ns entry of the cycle, i.e. its
+ * two stop-the-world pauses added up (one pause, the whole mark, under
+ * CGC_DEBUG=gcstoptheworld=1); pause_max_ns, the longest single pause since
+ * gc_init, is not used, as it may come from phase 1. The pause_ns ring
+ * keeps 256 cycles, so past 256 cycles in phase 2 the figures cover the
+ * last 256 only (a note is printed). Boehm's samples are its
+ * stop-the-world windows, one per collection.
  *
  * The table is checked node by node at the end, so a collector that frees
  * part of the live heap fails the run instead of just looking fast.
@@ -151,6 +161,8 @@ int main(int argc, char **argv)
         bu_die("pause: out of memory");
     uint64_t overhead = clock_overhead_ns();
 
+    /* Cycles completed from here on are the measured ones (the forced
+     * collection above has completed, so normally none is half done). */
     bk_gc_cursor c1 = bk_gc_mark();
     uint64_t t_start = bu_now_ns();
     uint64_t deadline = t_start + (uint64_t)(seconds * 1e9);
@@ -194,9 +206,15 @@ int main(int argc, char **argv)
            (unsigned long long)p999, h->max / 1e6,
            (unsigned long long)overhead);
     if (gi.gcs >= 0)
-        printf("collections during the measurement: %ld, max pause %.3f ms,"
-               " p99 pause %.3f ms\n",
+        printf("collections during the measurement: %ld, max stop-the-world "
+               "pause per cycle %.3f ms, p99 %.3f ms\n",
                gi.gcs, gi.max_pause_ms, gi.p99_pause_ms);
+#if defined(BACKEND_CGC)
+    if (gi.gcs > 256)
+        printf("note: cgc's pause_ns ring keeps 256 cycles: the pause max and"
+               " p99 cover the last 256 of the %ld measured cycles\n",
+               gi.gcs);
+#endif
 
     bu_result_begin("pause", BK_NAME);
     bu_result_long("heap_mib", heap_mib);
