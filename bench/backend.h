@@ -135,6 +135,12 @@ static BK_UNUSED void bk_blocking_end(void)
     gc_blocking_end();
 }
 
+/* A long loop that does not allocate lets the collector in here. */
+static BK_UNUSED void bk_safepoint(void)
+{
+    gc_safepoint();
+}
+
 /* A new thread attaches itself on its first allocation and detaches at
  * exit, so plain pthread_create is enough. */
 static BK_UNUSED int bk_thread_create(pthread_t *t, void *(*fn)(void *),
@@ -273,6 +279,12 @@ static BK_UNUSED void bk_blocking_end(void)
 {
 }
 
+/* A long loop that does not allocate lets the collector in here. */
+static BK_UNUSED void bk_safepoint(void)
+{
+    /* nothing: this backend stops threads by signals */
+}
+
 /* GC_pthread_create registers the new thread with the collector before it
  * runs, so its stack is scanned from the start. */
 static BK_UNUSED int bk_thread_create(pthread_t *t, void *(*fn)(void *),
@@ -362,6 +374,12 @@ static BK_UNUSED void bk_blocking_begin(void)
 
 static BK_UNUSED void bk_blocking_end(void)
 {
+}
+
+/* A long loop that does not allocate lets the collector in here. */
+static BK_UNUSED void bk_safepoint(void)
+{
+    /* nothing: malloc has no collector */
 }
 
 static BK_UNUSED int bk_thread_create(pthread_t *t, void *(*fn)(void *),

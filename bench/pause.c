@@ -88,6 +88,7 @@ static int check_heap(uint64_t nnodes)
     uint64_t nbuckets = nnodes / 8 ? nnodes / 8 : 1;
     uint64_t count = 0, keysum = 0;
     for (uint64_t b = 0; b < nbuckets; b++) {
+        bk_safepoint();
         for (node *n = g_table[b]; n; n = n->next) {
             if (n->key >= nnodes ||
                 n->val != n->key * 0x9E3779B97F4A7C15ULL ||

@@ -50,6 +50,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <time.h>
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -155,11 +156,18 @@ void gc_assist(struct gc_thread *t, uint64_t allocated)
         t->assist_credit = (int64_t)(done - (uint64_t)debt);
 }
 
+/* Who still owes a duty, for the warning about a late thread. */
+struct late_thread {
+    int tid;
+    char name[16];
+};
+
 /* Do the duties of threads that cannot: scan the stacks of blocked threads
  * and flush their buffers (claiming each so it holds still). Returns
  * whether some running thread still owes a duty, which it will do at its
- * next safepoint. */
-static bool duties_pending(uint32_t cycle, uint32_t epoch)
+ * next safepoint, and names one in *late. */
+static bool duties_pending(uint32_t cycle, uint32_t epoch,
+                           struct late_thread *late)
 {
     bool pending = false;
     threads_lock_registry();
@@ -171,6 +179,10 @@ static bool duties_pending(uint32_t cycle, uint32_t epoch)
         if (scanned && flushed)
             continue;
         if (!threads_try_claim(t)) {
+            if (!pending) {
+                late->tid = (int)t->tid;
+                memcpy(late->name, t->name, sizeof late->name);
+            }
             pending = true;
             continue;
         }
@@ -204,14 +216,17 @@ static void wait_for_duties(uint32_t cycle, uint32_t epoch)
 {
     uint64_t start = os_monotonic_ns();
     unsigned warned = 0;
-    while (duties_pending(cycle, epoch)) {
+    struct late_thread late = {0};
+    while (duties_pending(cycle, epoch, &late)) {
         sleep_briefly();
         uint64_t waited = (os_monotonic_ns() - start) / 1000000000u;
         if (waited > warned) {
             warned = (unsigned)waited;
-            report_warning("marking has waited %u s for a thread to reach a "
-                           "safepoint; call gc_safepoint in long loops and "
-                           "wrap blocking calls in gc_blocking_begin/end",
+            report_warning("thread %d (%s) has not reached a safepoint for "
+                           "%u s while marking waits for it; call "
+                           "gc_safepoint in long loops and wrap blocking "
+                           "calls in gc_blocking_begin/gc_blocking_end",
+                           late.tid, late.name[0] ? late.name : "unnamed",
                            warned);
         }
     }
