@@ -18,6 +18,7 @@
 
 struct span_stack {
     struct span *head;
+    _Atomic uint32_t *count; /* the class's count for this list's pair */
 };
 
 struct central {
@@ -25,9 +26,17 @@ struct central {
     /* Indexed by (sweepgen / 2) % 2: [swept] and [1 - swept]. */
     struct span_stack partial[2];
     struct span_stack full[2];
+    /* Spans on partial[k] and full[k]: written under the lock, read
+     * without it (relaxed) to skip classes with nothing to sweep, which a
+     * stale value only delays or makes take the lock for nothing. */
+    _Atomic uint32_t count[2];
 } __attribute__((aligned(64)));
 
 static struct central centrals[NUM_SPAN_CLASSES];
+/* Spans on all unswept lists: set when the generation flips, decremented
+ * by each claim; lets a sweeper see "nothing left" without visiting every
+ * class (relaxed: a stale value costs one useless pass). */
+static _Atomic int64_t unswept_total;
 
 void central_init(void)
 {
@@ -35,8 +44,13 @@ void central_init(void)
     for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++) {
         if (!locks_ready)
             pthread_mutex_init(&centrals[i].lock, NULL);
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < 2; k++) {
             centrals[i].partial[k].head = centrals[i].full[k].head = NULL;
+            centrals[i].partial[k].count = &centrals[i].count[k];
+            centrals[i].full[k].count = &centrals[i].count[k];
+            atomic_store_explicit(&centrals[i].count[k], 0,
+                                  memory_order_relaxed);
+        }
     }
     locks_ready = true;
 }
@@ -45,6 +59,11 @@ static void push(struct span_stack *st, struct span *s)
 {
     s->next = st->head;
     st->head = s;
+    atomic_store_explicit(st->count,
+                          atomic_load_explicit(st->count,
+                                               memory_order_relaxed) +
+                              1,
+                          memory_order_relaxed);
 }
 
 static struct span *pop(struct span_stack *st)
@@ -53,6 +72,11 @@ static struct span *pop(struct span_stack *st)
     if (s) {
         st->head = s->next;
         s->next = NULL;
+        atomic_store_explicit(st->count,
+                              atomic_load_explicit(st->count,
+                                                   memory_order_relaxed) -
+                                  1,
+                              memory_order_relaxed);
     }
     return s;
 }
@@ -72,6 +96,7 @@ static struct span *claim(struct span_stack *st)
 {
     struct span *s = pop(st);
     if (s) {
+        atomic_fetch_sub_explicit(&unswept_total, 1, memory_order_relaxed);
         sweep_begin();
         atomic_store_explicit(&s->sweepgen, sweep_current_generation() - 1,
                               memory_order_relaxed);
@@ -116,10 +141,27 @@ struct span *central_acquire(unsigned span_class)
     return NULL;
 }
 
+void central_count_unswept(void)
+{
+    unsigned unswept = 1 - swept_index();
+    int64_t total = 0;
+    for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++)
+        total += atomic_load_explicit(&centrals[i].count[unswept],
+                                      memory_order_relaxed);
+    atomic_store_explicit(&unswept_total, total, memory_order_relaxed);
+}
+
 struct span *central_claim_unswept(unsigned *cursor)
 {
+    if (atomic_load_explicit(&unswept_total, memory_order_relaxed) <= 0)
+        return NULL;
     for (unsigned n = 0; n < NUM_SPAN_CLASSES; n++) {
         struct central *c = &centrals[*cursor];
+        if (atomic_load_explicit(&c->count[1 - swept_index()],
+                                 memory_order_relaxed) == 0) {
+            *cursor = (*cursor + 1) % NUM_SPAN_CLASSES;
+            continue;
+        }
         pthread_mutex_lock(&c->lock);
         unsigned unswept = 1 - swept_index();
         struct span *s = claim(&c->partial[unswept]);

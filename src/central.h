@@ -27,4 +27,8 @@ void central_release(struct span *s);
  * counted by sweep_begin. NULL when no class has one. */
 struct span *central_claim_unswept(unsigned *cursor);
 
+/* After the sweep generation flipped (world stopped): count the spans that
+ * now need sweeping. */
+void central_count_unswept(void);
+
 #endif

@@ -284,6 +284,7 @@ static void finish_cycle(struct cycle_record *r, const struct mark_result *mr,
      * here, so whatever it pops after the flip it claims for the new
      * generation (sweep.h). */
     sweep_flip();
+    central_count_unswept();
     scavenge_update_pacer();
     uint64_t allocated = r->heap_live_end_mark > r->heap_live_start
                              ? r->heap_live_end_mark - r->heap_live_start

@@ -135,15 +135,21 @@ static void publish(struct workbuf *b)
     pthread_mutex_unlock(&mark.lock);
 }
 
-/* Keep work where others can take it (Go's gcWork.balance): when markers
- * are idle or nothing is queued for assists, give away half of the local
- * buffer. */
+/* Keep work where others can take it (Go's gcWork.balance): give away
+ * half of a long local buffer when a marker is idle, or, while the world
+ * runs, when nothing is queued for the assists of allocating threads. The
+ * thresholds keep markers from handing a few entries back and forth. */
 static void maybe_donate(struct marker *m)
 {
     struct workbuf *b = m->local;
-    if (b->count < 8 ||
-        (atomic_load_explicit(&mark.idle_hint, memory_order_relaxed) == 0 &&
-         !atomic_load_explicit(&mark.queue_empty, memory_order_relaxed)))
+    if (b->count < 32)
+        return;
+    bool someone_idle =
+        atomic_load_explicit(&mark.idle_hint, memory_order_relaxed) > 0;
+    bool assists_starve =
+        !mark.stop_the_world && b->count >= 64 &&
+        atomic_load_explicit(&mark.queue_empty, memory_order_relaxed);
+    if (!someone_idle && !assists_starve)
         return;
     struct workbuf *half = workbuf_get_empty();
     size_t n = b->count / 2;
