@@ -54,17 +54,6 @@ static void pace(struct gc_thread *t, uint64_t bytes)
         gc_assist(t, bytes);
 }
 
-/* Objects allocated while marking are black (invariant 3): the marker
- * never scans them, and the sweeper keeps them. */
-static void allocate_black(struct gc_thread *t, struct span *s, uint32_t idx)
-{
-    mark_allocated_black(s, idx);
-    atomic_store_explicit(&t->black_bytes,
-                          atomic_load_explicit(&t->black_bytes,
-                                               memory_order_relaxed) +
-                              s->elem_size,
-                          memory_order_relaxed);
-}
 
 static CGC_NOINLINE struct span *refill(struct gc_thread *t,
                                         unsigned span_class)
@@ -94,9 +83,8 @@ static void *alloc_small(struct gc_thread *t, size_t size,
         memset(p, 0, s->elem_size);
     if (kind == KIND_TYPED)
         s->types[idx] = type;
-    if (unlikely(atomic_load_explicit(&gc_internal_barrier_enabled,
-                                      memory_order_relaxed)))
-        allocate_black(t, s, idx);
+    /* While marking, the slot is black already: its span was blackened
+     * when it entered the cache (cache.c). */
     count_small(t, size_class);
     gc_safepoint();
     return p;
@@ -126,8 +114,11 @@ static CGC_NOINLINE void *alloc_large(struct gc_thread *t, size_t size,
     if (kind == KIND_TYPED)
         s->types[0] = type;
     if (atomic_load_explicit(&gc_internal_barrier_enabled,
-                             memory_order_relaxed))
-        allocate_black(t, s, 0);
+                             memory_order_relaxed)) {
+        /* Objects allocated while marking are black (invariant 3). */
+        mark_allocated_black(s, 0);
+        mark_count_black_bytes(s->elem_size);
+    }
     /* The object exists once free_index covers it. */
     atomic_store_explicit(&s->free_index, 1, memory_order_release);
     s->alloc_cache = 0;

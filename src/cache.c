@@ -5,12 +5,22 @@
  * allocation cursor. Refill accounts the whole free part of the new span as
  * live for the pacer (as Go does), and release takes back what was not used,
  * so heap_live never lags behind what threads can allocate without a lock.
+ *
+ * Allocate-black by span: while marking runs, a span entering a cache (and,
+ * at STW 1, every span already cached) has all the free slots its cursor
+ * will hand out marked at once, so the allocation fast path marks nothing.
+ * When the span leaves the cache, the slots it did not hand out are
+ * unmarked again, so the sweeper never sees a marked free slot. Every cached
+ * span leaves its cache at STW 2 at the latest, before the flip.
  */
 #include "cache.h"
 
 #include "central.h"
+#include "mark.h"
 #include "pacer.h"
 #include "sweep.h"
+
+#include <cgc.h>
 
 struct span cache_empty_span = {.nelems = 0, .alloc_cache = 0};
 
@@ -38,28 +48,71 @@ bool span_next_free_slow(struct span *s, uint32_t *idx)
     return false;
 }
 
-/* Free slots a cached span has left: those at or after the cursor. */
+/* The free slots a cached span will still hand out, word by word: the
+ * alloc cache for the cursor's word, the clear alloc bits after it. */
+static uint64_t free_slots_in_word(const struct span *s, uint32_t base)
+{
+    if (base == s->cache_base)
+        return s->alloc_cache;
+    uint32_t remaining = s->nelems - base;
+    uint64_t valid = remaining >= 64 ? ~(uint64_t)0
+                                     : (((uint64_t)1 << remaining) - 1);
+    return ~atomic_load_explicit(&s->alloc_bits[base / 64],
+                                 memory_order_relaxed) &
+           valid;
+}
+
 static uint32_t span_free_slots(const struct span *s)
 {
-    uint32_t n = (uint32_t)__builtin_popcountll(s->alloc_cache);
-    for (uint32_t base = s->cache_base + 64; base < s->nelems; base += 64) {
-        uint32_t remaining = s->nelems - base;
-        uint64_t valid = remaining >= 64 ? ~(uint64_t)0
-                                         : (((uint64_t)1 << remaining) - 1);
-        n += (uint32_t)__builtin_popcountll(
-            ~atomic_load_explicit(&s->alloc_bits[base / 64],
-                                  memory_order_relaxed) &
-            valid);
-    }
+    uint32_t n = 0;
+    for (uint32_t base = s->cache_base; base < s->nelems; base += 64)
+        n += (uint32_t)__builtin_popcountll(free_slots_in_word(s, base));
     return n;
+}
+
+/* Mark (black) or unmark (white) the slots the cursor has yet to hand out. */
+static void paint_free_slots(struct span *s, bool black)
+{
+    for (uint32_t base = s->cache_base; base < s->nelems; base += 64) {
+        uint64_t free = free_slots_in_word(s, base);
+        if (!free)
+            continue;
+        if (black)
+            atomic_fetch_or_explicit(&s->mark_bits[base / 64], free,
+                                     memory_order_relaxed);
+        else
+            atomic_fetch_and_explicit(&s->mark_bits[base / 64], ~free,
+                                      memory_order_relaxed);
+    }
+}
+
+static void blacken(struct span *s)
+{
+    if (s == &cache_empty_span || s->black)
+        return;
+    paint_free_slots(s, true);
+    s->black = 1;
+    s->black_free = span_free_slots(s);
 }
 
 static void release(struct span *s)
 {
     uint32_t unused = span_free_slots(s);
+    if (s->black) {
+        paint_free_slots(s, false);
+        s->black = 0;
+        mark_count_black_bytes((uint64_t)(s->black_free - unused) *
+                               s->elem_size);
+    }
     s->alloc_count = s->nelems - unused;
     pacer_note_allocation(-(int64_t)((size_t)unused * s->elem_size));
     central_release(s);
+}
+
+void cache_blacken_all(struct cache *c)
+{
+    for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++)
+        blacken(c->spans[i]);
 }
 
 struct span *cache_refill(struct cache *c, unsigned span_class)
@@ -83,6 +136,9 @@ struct span *cache_refill(struct cache *c, unsigned span_class)
     }
     uint32_t free_slots = span_free_slots(s);
     pacer_note_allocation((int64_t)((size_t)free_slots * s->elem_size));
+    if (atomic_load_explicit(&gc_internal_barrier_enabled,
+                             memory_order_relaxed))
+        blacken(s);
     c->spans[span_class] = s;
     return s;
 }

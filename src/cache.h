@@ -24,6 +24,10 @@ struct span *cache_refill(struct cache *c, unsigned span_class);
 /* Give every cached span back to the central lists. */
 void cache_release_all(struct cache *c);
 
+/* Marking starts (world stopped): every slot a cached span will hand out
+ * from now on is black. */
+void cache_blacken_all(struct cache *c);
+
 /* Take the next free slot of a cached span; false if it has none left. */
 bool span_next_free_slow(struct span *s, uint32_t *idx);
 
@@ -33,8 +37,8 @@ static inline bool span_next_free(struct span *s, uint32_t *idx)
     if (likely(bits != 0)) {
         uint32_t i = s->cache_base + (uint32_t)__builtin_ctzll(bits);
         s->alloc_cache = bits & (bits - 1);
-        /* Relaxed: markers that read it run with the world stopped, or see
-         * allocate-black objects; the value only has to be untorn. */
+        /* Relaxed: a marker that reads a stale value misses only slots
+         * handed out while marking, which are black (cache.c). */
         atomic_store_explicit(&s->free_index, i + 1, memory_order_relaxed);
         *idx = i;
         return true;

@@ -49,6 +49,7 @@
 #include "threads.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -61,8 +62,6 @@ static uint64_t start_ns;
  * ragged flush): threads compare their stamps with them (release/acquire). */
 static _Atomic uint32_t mark_cycle;
 static _Atomic uint32_t flush_epoch;
-/* Black-allocated bytes of threads that detached while marking. */
-static _Atomic uint64_t detached_black_bytes;
 /* Time spent in assists this cycle, for gctrace and the CPU fraction. */
 static _Atomic uint64_t assist_ns;
 /* Scan work an allocating thread does per turn once past the hard goal. */
@@ -119,12 +118,6 @@ void gc_thread_mark_duties(struct gc_thread *t)
         barrier_flush(t);
         atomic_store_explicit(&t->flushed_epoch, epoch, memory_order_release);
     }
-}
-
-void gc_note_detached_black_bytes(uint64_t bytes)
-{
-    atomic_fetch_add_explicit(&detached_black_bytes, bytes,
-                              memory_order_relaxed);
 }
 
 /* Scan up to `budget` bytes of queued grey work on this thread. */
@@ -205,8 +198,15 @@ static bool duties_pending(uint32_t cycle, uint32_t epoch,
     return pending;
 }
 
-static void sleep_briefly(void)
+/* Between polls of the threads' duties: yield at first (a running thread
+ * reaches its next safepoint within microseconds, and a sleep costs a
+ * timer's slack), sleep once the wait is long. */
+static void pause_between_polls(unsigned polls)
 {
+    if (polls < 64) {
+        sched_yield();
+        return;
+    }
     struct timespec ts = {0, 50000}; /* 50 µs */
     nanosleep(&ts, NULL);
 }
@@ -217,8 +217,8 @@ static void wait_for_duties(uint32_t cycle, uint32_t epoch)
     uint64_t start = os_monotonic_ns();
     unsigned warned = 0;
     struct late_thread late = {0};
-    while (duties_pending(cycle, epoch, &late)) {
-        sleep_briefly();
+    for (unsigned polls = 0; duties_pending(cycle, epoch, &late); polls++) {
+        pause_between_polls(polls);
         uint64_t waited = (os_monotonic_ns() - start) / 1000000000u;
         if (waited > warned) {
             warned = (unsigned)waited;
@@ -274,11 +274,14 @@ static void scan_roots_stopped(struct marker *m, void *arg)
 
 /* STW 2's share of both modes: flush caches, flip, pace, record, restart. */
 static void finish_cycle(struct cycle_record *r, const struct mark_result *mr,
-                         uint64_t black_bytes, uint64_t stw2_start)
+                         uint64_t stw2_start)
 {
     r->heap_live_end_mark = pacer_heap_live();
     for (struct gc_thread *t = threads_first(); t; t = t->next)
         cache_release_all(&t->cache);
+    /* Released spans unmarked what they did not hand out, and counted
+     * what they did: the bytes allocated black this cycle. */
+    uint64_t black_bytes = mark_take_black_bytes();
     /* No list operation can see half a flip: mutators are stopped, and the
      * background sweeper finds no unswept span between sweep_finish and
      * here, so whatever it pops after the flip it claims for the new
@@ -323,17 +326,7 @@ static void run_stop_the_world_cycle(struct cycle_record *r)
     r->stop_ns = t1 - t0;
     r->mark_ns = t2 - t1;
     r->stop_the_world = true;
-    finish_cycle(r, &mr, 0, t2);
-}
-
-static uint64_t collect_black_bytes(void)
-{
-    uint64_t total = atomic_exchange_explicit(&detached_black_bytes, 0,
-                                              memory_order_relaxed);
-    for (struct gc_thread *t = threads_first(); t; t = t->next)
-        total += atomic_exchange_explicit(&t->black_bytes, 0,
-                                          memory_order_relaxed);
-    return total;
+    finish_cycle(r, &mr, t2);
 }
 
 static void run_concurrent_cycle(struct cycle_record *r)
@@ -348,6 +341,9 @@ static void run_concurrent_cycle(struct cycle_record *r)
         atomic_fetch_add_explicit(&mark_cycle, 1, memory_order_release) + 1;
     r->heap_live_start = pacer_heap_live();
     pacer_cycle_start();
+    mark_take_black_bytes();
+    for (struct gc_thread *t = threads_first(); t; t = t->next)
+        cache_blacken_all(&t->cache);
     barrier_enable(true);
     mark_begin_concurrent();
     atomic_fetch_or_explicit(&gc_internal_safepoint_requested,
@@ -384,7 +380,7 @@ static void run_concurrent_cycle(struct cycle_record *r)
     mark_end_concurrent(&mr);
     if (gc_config.checkmark)
         checkmark_verify();
-    finish_cycle(r, &mr, collect_black_bytes(), t2);
+    finish_cycle(r, &mr, t2);
 }
 
 static void run_cycle(bool forced)

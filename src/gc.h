@@ -20,8 +20,7 @@ void gc_collect_if_due(struct gc_thread *self);
 void gc_thread_mark_duties(struct gc_thread *t);
 /* While marking: do scan work in proportion to `allocated` bytes. */
 void gc_assist(struct gc_thread *t, uint64_t allocated);
-/* A thread detaching while marking hands over its black-allocated bytes. */
-void gc_note_detached_black_bytes(uint64_t bytes);
+
 /* Nanoseconds (monotonic) since gc_init. */
 uint64_t gc_uptime_ns(void);
 uint64_t gc_start_monotonic_ns(void);

@@ -216,14 +216,30 @@ static struct workbuf *try_get_work(void)
 static inline bool mark_slot(struct span *s, uint32_t idx)
 {
     uint64_t bit = (uint64_t)1 << (idx % 64);
-    uint64_t old = atomic_fetch_or_explicit(&s->mark_bits[idx / 64], bit,
-                                            memory_order_relaxed);
+    _Atomic uint64_t *word = &s->mark_bits[idx / 64];
+    /* Most candidates are marked already (black allocations, shared
+     * objects, barrier entries): a plain load spares the locked RMW. */
+    if (atomic_load_explicit(word, memory_order_relaxed) & bit)
+        return false;
+    uint64_t old = atomic_fetch_or_explicit(word, bit, memory_order_relaxed);
     return !(old & bit);
 }
 
 void mark_allocated_black(struct span *s, uint32_t idx)
 {
     mark_slot(s, idx);
+}
+
+static _Atomic uint64_t black_bytes; /* relaxed: a statistic for the pacer */
+
+void mark_count_black_bytes(uint64_t bytes)
+{
+    atomic_fetch_add_explicit(&black_bytes, bytes, memory_order_relaxed);
+}
+
+uint64_t mark_take_black_bytes(void)
+{
+    return atomic_exchange_explicit(&black_bytes, 0, memory_order_relaxed);
 }
 
 static inline void grey_candidate(struct marker *m, uintptr_t p)

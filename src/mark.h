@@ -84,6 +84,10 @@ void mark_scan_conservative(struct marker *m, uintptr_t lo, uintptr_t hi);
 
 /* Mark an object allocated while marking runs (allocate black). */
 void mark_allocated_black(struct span *s, uint32_t idx);
+/* Bytes allocated black this cycle, counted as spans leave thread caches
+ * and as large objects are allocated; mark_take_black_bytes resets it. */
+void mark_count_black_bytes(uint64_t bytes);
+uint64_t mark_take_black_bytes(void);
 
 /* Whether a mark phase is running. */
 bool mark_in_progress(void);

@@ -20,6 +20,7 @@ static struct {
     _Atomic int64_t heap_live;
     _Atomic uint64_t heap_marked;
     _Atomic uint64_t goal, trigger;
+    atomic_bool limit_bound; /* the memory limit set the goal */
     atomic_int percent;
     _Atomic int64_t memory_limit;
     _Atomic uint64_t overhead; /* retained memory that is not heap objects */
@@ -57,6 +58,9 @@ static void recompute(void)
         if (room < goal)
             goal = room;
     }
+    atomic_store_explicit(&pacer.limit_bound,
+                          percent < 0 || goal < gogc_goal(percent, marked),
+                          memory_order_relaxed);
     atomic_store_explicit(&pacer.goal, goal, memory_order_relaxed);
 
     /* Trigger: goal minus the runway, clamped into [0.7, 0.95] of the way
@@ -111,7 +115,10 @@ bool pacer_over_hard_goal(bool stop_the_world)
     uint64_t goal = atomic_load_explicit(&pacer.goal, memory_order_relaxed);
     if (goal == UINT64_MAX || live <= 0)
         return false;
-    uint64_t hard = stop_the_world ? goal : goal + goal / 10;
+    /* A goal set by the memory limit leaves no slack to overshoot. */
+    bool exact = stop_the_world ||
+                 atomic_load_explicit(&pacer.limit_bound, memory_order_relaxed);
+    uint64_t hard = exact ? goal : goal + goal / 10;
     return (uint64_t)live >= hard;
 }
 

@@ -28,8 +28,9 @@ void pacer_note_allocation(int64_t bytes);
 /* Whether the heap reached the trigger (the goal when stop_the_world). */
 bool pacer_should_collect(bool stop_the_world);
 
-/* Whether the heap is past the hard goal (the goal when stop_the_world,
- * 10 % over it otherwise), where allocating threads wait for the cycle. */
+/* Whether the heap is past the hard goal, where allocating threads mark or
+ * wait for the cycle: the goal itself with the world stopped or when the
+ * memory limit set it, 10 % over it otherwise. */
 bool pacer_over_hard_goal(bool stop_the_world);
 /* A concurrent cycle starts: fix the assist ratio for it. */
 void pacer_cycle_start(void);

@@ -173,8 +173,6 @@ static bool in_blocking_region(struct gc_thread *t)
 static void detach(struct gc_thread *t)
 {
     barrier_flush(t); /* its entries must reach the marker */
-    gc_note_detached_black_bytes(
-        atomic_exchange_explicit(&t->black_bytes, 0, memory_order_relaxed));
     if (!in_blocking_region(t))
         threads_blocking_begin_internal(t);
     pthread_mutex_lock(&threads.registry_lock);

@@ -73,7 +73,6 @@ struct gc_thread {
     _Atomic uint32_t stack_scanned_cycle; /* mark cycle of the last scan */
     _Atomic uint32_t flushed_epoch;       /* last flush epoch honoured */
     int64_t assist_credit;                /* owner only: bytes of scan work */
-    _Atomic uint64_t black_bytes; /* allocated while marking (owner writes) */
 
     /* Allocation counters: written only by the thread (relaxed load+store,
      * no read-modify-write), read by gc_read_stats. */
