@@ -328,6 +328,8 @@ struct gc_stats {
     uint64_t gc_sys;        /* bytes of collector metadata from the OS */
     uint64_t pause_max_ns;  /* longest single stop-the-world pause since
                                gc_init */
+    uint64_t pause_p50_ns;  /* median of the cycles' pauses in pause_ns */
+    uint64_t pause_p99_ns;  /* 99th percentile (nearest rank) of them */
     uint32_t mark_workers;  /* mark worker threads */
     int32_t gc_percent;     /* current CGC_PERCENT, -1 if off */
 };
@@ -336,6 +338,39 @@ typedef struct gc_stats gc_stats;
 /* Fill *out with the collector's statistics. Thread-safe; never stops the
  * world. Does nothing if out is NULL. */
 void gc_read_stats(gc_stats *out);
+
+/* Return free memory to the OS now, like Go's debug.FreeOSMemory: runs a
+ * full collection (as gc_collect), then releases every free page. */
+void gc_free_os_memory(void);
+
+/* Route the trace lines of CGC_DEBUG=gctrace/gcpacertrace/scavtrace to fn
+ * instead of stderr: fn(line, data) gets each line without its newline.
+ * NULL restores stderr. fn runs on the collector's threads, outside any
+ * stop-the-world; it may call gc_read_stats but no other gc_* function.
+ * Thread-safe. */
+typedef void (*gc_trace_fn)(const char *line, void *data);
+void gc_set_trace_handler(gc_trace_fn fn, void *data);
+
+/* Phase events of each cycle, for metrics: fn(event, data) is called on the
+ * collector thread when a cycle starts (before STW 1), when concurrent
+ * marking starts (after STW 1), when marking is done (after STW 2) and when
+ * the cycle ends (its statistics recorded). Same rules as the trace
+ * handler. NULL turns events off. */
+enum gc_event_kind {
+    GC_EVENT_CYCLE_START,
+    GC_EVENT_MARK_START,
+    GC_EVENT_MARK_DONE,
+    GC_EVENT_CYCLE_END,
+};
+typedef struct gc_event {
+    enum gc_event_kind kind;
+    uint32_t cycle;     /* the cycle's number, from 1 (num_gc once done) */
+    uint64_t time_ns;   /* CLOCK_MONOTONIC */
+    uint64_t heap_live; /* bytes, the pacer's view */
+    uint64_t heap_goal; /* bytes */
+} gc_event;
+typedef void (*gc_event_fn)(const gc_event *event, void *data);
+void gc_set_event_handler(gc_event_fn fn, void *data);
 
 #pragma GCC visibility pop
 

@@ -120,6 +120,8 @@ static bool debug_item(struct gc_config *c, const char *item, size_t len)
         {"gcstoptheworld", offsetof(struct gc_config, stoptheworld)},
         {"gccheckmark", offsetof(struct gc_config, checkmark)},
         {"clobberfree", offsetof(struct gc_config, clobberfree)},
+        {"gcpacertrace", offsetof(struct gc_config, pacertrace)},
+        {"scavtrace", offsetof(struct gc_config, scavtrace)},
     };
     const char *eq = memchr(item, '=', len);
     if (!eq)
@@ -144,6 +146,8 @@ static void read_debug(struct gc_config *c)
     c->stoptheworld = false;
     c->checkmark = false;
     c->clobberfree = false;
+    c->pacertrace = false;
+    c->scavtrace = false;
     const char *s = getenv("CGC_DEBUG");
     if (!s || !*s)
         return;
@@ -159,8 +163,8 @@ static void read_debug(struct gc_config *c)
         *c = parsed;
     else
         report_warning("CGC_DEBUG=\"%s\" is not a comma-separated list of "
-                       "gctrace=0|1, gcstoptheworld=0|1, gccheckmark=0|1, "
-                       "clobberfree=0|1; ignoring it",
+                       "gctrace, gcstoptheworld, gccheckmark, clobberfree, "
+                       "gcpacertrace, scavtrace, each =0 or =1; ignoring it",
                        s);
 }
 

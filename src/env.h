@@ -15,6 +15,8 @@ struct gc_config {
     bool stoptheworld;    /* CGC_DEBUG=gcstoptheworld=1 */
     bool checkmark;       /* CGC_DEBUG=gccheckmark=1 */
     bool clobberfree;     /* CGC_DEBUG=clobberfree=1 */
+    bool pacertrace;      /* CGC_DEBUG=gcpacertrace=1 */
+    bool scavtrace;       /* CGC_DEBUG=scavtrace=1 */
 };
 
 /* Parse the environment; each malformed variable is reported once on stderr

@@ -46,7 +46,9 @@
 #include "sizeclass.h"
 #include "stats.h"
 #include "sweep.h"
+#include "thread_role.h"
 #include "threads.h"
+#include "trace.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -73,6 +75,7 @@ static struct {
     pthread_cond_t finished; /* gc_collect callers wait for a cycle */
     atomic_bool auto_requested;
     uint32_t forced_wanted; /* cycles up to this number must run */
+    uint32_t release_all_wanted; /* ...and return every free page after */
     uint32_t started, completed;
     bool running, stop;
     pthread_t thread;
@@ -310,7 +313,7 @@ static void finish_cycle(struct cycle_record *r, const struct mark_result *mr,
     threads_unlock_registry();
 }
 
-static void run_stop_the_world_cycle(struct cycle_record *r)
+static void run_stop_the_world_cycle(struct cycle_record *r, uint32_t number)
 {
     sweep_finish();
     threads_lock_registry();
@@ -327,9 +330,10 @@ static void run_stop_the_world_cycle(struct cycle_record *r)
     r->mark_ns = t2 - t1;
     r->stop_the_world = true;
     finish_cycle(r, &mr, t2);
+    trace_event(GC_EVENT_MARK_DONE, number);
 }
 
-static void run_concurrent_cycle(struct cycle_record *r)
+static void run_concurrent_cycle(struct cycle_record *r, uint32_t number)
 {
     sweep_finish();
 
@@ -351,6 +355,8 @@ static void run_concurrent_cycle(struct cycle_record *r)
     r->stop_ns = os_monotonic_ns() - t0;
     threads_start_world();
     threads_unlock_registry();
+    trace_event(GC_EVENT_MARK_START, number);
+    pacer_trace_cycle_start(r->heap_live_start);
 
     uint64_t t1 = os_monotonic_ns();
     mark_concurrently(cycle);
@@ -381,18 +387,24 @@ static void run_concurrent_cycle(struct cycle_record *r)
     if (gc_config.checkmark)
         checkmark_verify();
     finish_cycle(r, &mr, t2);
+    trace_event(GC_EVENT_MARK_DONE, number);
 }
 
 static void run_cycle(bool forced)
 {
     struct cycle_record r = {.forced = forced};
     r.start_ns = os_monotonic_ns();
+    r.cycle_goal = pacer_heap_goal();
+    uint32_t number = collector.started;
+    trace_event(GC_EVENT_CYCLE_START, number);
     if (gc_config.stoptheworld)
-        run_stop_the_world_cycle(&r);
+        run_stop_the_world_cycle(&r, number);
     else
-        run_concurrent_cycle(&r);
+        run_concurrent_cycle(&r, number);
     sweep_wake_background();
     stats_print_gctrace(&r);
+    pacer_trace_cycle_end(&r);
+    trace_event(GC_EVENT_CYCLE_END, number);
     collector.last_duration_ns = os_monotonic_ns() - r.start_ns;
     collector.last_end_ns = os_monotonic_ns();
 }
@@ -419,6 +431,7 @@ static void respect_cpu_cap(void)
 static void *collector_main(void *arg)
 {
     (void)arg;
+    thread_role_set_internal();
     pthread_mutex_lock(&collector.lock);
     for (;;) {
         while (!collector.stop &&
@@ -449,6 +462,11 @@ static void *collector_main(void *arg)
         run_cycle(forced);
         if (forced)
             sweep_finish(); /* gc_collect returns with sweeping done */
+        if (collector.release_all_wanted >= collector.started) {
+            sweep_finish();
+            scavenge_all();
+        }
+        scavenge_trace_cycle(collector.release_all_wanted >= collector.started);
 
         pthread_mutex_lock(&collector.lock);
         collector.completed++;
@@ -504,25 +522,39 @@ void gc_collect_if_due(struct gc_thread *self)
     }
 }
 
-void gc_collect(void)
+/* Run a whole new cycle (and, if asked, release every free page after it)
+ * and wait for it, as a blocked thread. */
+static void collect_and_wait(const char *caller, bool release_all)
 {
     struct gc_thread *self = thread_current_or_attach();
     if (!self)
         return;
     if (atomic_load_explicit(&self->state, memory_order_relaxed) !=
         THREAD_RUNNING)
-        report_fatal("gc_collect: called inside a blocking region");
+        report_fatal("%s: called inside a blocking region", caller);
     /* Our own barrier entries and stack must not hold the cycle up. */
     threads_blocking_begin_internal(self);
     pthread_mutex_lock(&collector.lock);
     uint32_t target = collector.started + 1;
     if (collector.forced_wanted < target)
         collector.forced_wanted = target;
+    if (release_all && collector.release_all_wanted < target)
+        collector.release_all_wanted = target;
     pthread_cond_signal(&collector.wake);
     while (collector.completed < target)
         pthread_cond_wait(&collector.finished, &collector.lock);
     pthread_mutex_unlock(&collector.lock);
     threads_blocking_end_internal(self);
+}
+
+void gc_collect(void)
+{
+    collect_and_wait("gc_collect", false);
+}
+
+void gc_free_os_memory(void)
+{
+    collect_and_wait("gc_free_os_memory", true);
 }
 
 /* ---- lifetime ------------------------------------------------------------- */
@@ -546,8 +578,12 @@ static int init_locked(void)
     if (sweep_start_background())
         report_warning("gc_init: cannot start the background sweeper; "
                        "sweeping happens on allocation only");
+    if (scavenge_start_background())
+        report_warning("gc_init: cannot start the background scavenger; "
+                       "free memory returns to the OS only under a limit");
     collector.stop = false;
     collector.started = collector.completed = collector.forced_wanted = 0;
+    collector.release_all_wanted = 0;
     collector.last_end_ns = collector.last_duration_ns = 0;
     atomic_store(&collector.auto_requested, false);
     if (pthread_create(&collector.thread, NULL, collector_main, NULL))
@@ -567,7 +603,7 @@ int gc_init(void)
     }
     pthread_mutex_unlock(&init_lock);
 attach:
-    if (!thread_current())
+    if (!thread_current() && !thread_role_is_internal())
         threads_attach();
     return 0;
 }
@@ -595,6 +631,7 @@ void gc_shutdown(void)
     collector.running = false;
     mark_shutdown();
     sweep_stop_background();
+    scavenge_stop_background();
     threads_forget_current();
     atomic_store_explicit(&initialized, false, memory_order_release);
     roots_shutdown();

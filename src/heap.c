@@ -506,14 +506,33 @@ static uint64_t release_run(struct span *s)
     return bytes;
 }
 
-/* Release the first retained run of a list, moving it to the released
- * lists; 0 if the list is empty. */
-static uint64_t release_first(struct span **list)
+/* Release up to `budget` bytes of the first retained run of a list (its
+ * tail, when the run is larger: the two parts then differ in state and
+ * stay apart), moving what was released to the released lists; 0 if the
+ * list is empty. */
+static uint64_t release_first(struct span **list, uint64_t budget)
 {
     struct span *s = *list;
     if (!s)
         return 0;
     free_list_remove(s);
+    size_t pages = budget / PAGE_SIZE;
+    if (pages == 0)
+        pages = 1;
+    if (pages < s->npages) {
+        struct span *tail = record_new();
+        if (tail) {
+            map_page(s->base + (s->npages - 1) * PAGE_SIZE, NULL);
+            tail->npages = pages;
+            tail->base = s->base + (s->npages - pages) * PAGE_SIZE;
+            tail->needzero = s->needzero;
+            atomic_store_explicit(&tail->state, SPAN_FREE,
+                                  memory_order_relaxed);
+            s->npages -= pages;
+            free_list_insert(s);
+            s = tail;
+        }
+    }
     uint64_t bytes = release_run(s);
     free_list_insert(s);
     return bytes;
@@ -524,10 +543,10 @@ uint64_t heap_release_free(uint64_t bytes)
     uint64_t done = 0;
     pthread_mutex_lock(&heap.lock);
     while (done < bytes && heap.free_large[0])
-        done += release_first(&heap.free_large[0]);
+        done += release_first(&heap.free_large[0], bytes - done);
     for (size_t n = FREE_LIST_BUCKETS - 1; n > 0 && done < bytes; n--)
         while (done < bytes && heap.free_small[0][n])
-            done += release_first(&heap.free_small[0][n]);
+            done += release_first(&heap.free_small[0][n], bytes - done);
     pthread_mutex_unlock(&heap.lock);
     return done;
 }

@@ -26,6 +26,7 @@
 
 #include "os.h"
 #include "report.h"
+#include "thread_role.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -374,6 +375,7 @@ static void marker_finish_locked(struct marker *m)
 
 static void *worker_main(void *arg)
 {
+    thread_role_set_internal();
     (void)arg;
     uint64_t seen = 0;
     pthread_mutex_lock(&mark.lock);

@@ -8,6 +8,12 @@
  */
 #include "pacer.h"
 
+#include "env.h"
+#include "mark.h"
+#include "os.h"
+#include "stats.h"
+#include "trace.h"
+
 #include <stdatomic.h>
 
 #define NO_LIMIT INT64_MAX
@@ -27,6 +33,7 @@ static struct {
     /* Last cycle: bytes allocated per byte scanned while marking. */
     _Atomic double alloc_per_scan;
     _Atomic uint64_t last_scanned;
+    _Atomic uint64_t expected_scan; /* scan work expected by this cycle */
     _Atomic double assist_ratio; /* scan bytes owed per allocated byte */
 } pacer;
 
@@ -124,6 +131,10 @@ bool pacer_over_hard_goal(bool stop_the_world)
 
 void pacer_cycle_start(void)
 {
+    atomic_store_explicit(
+        &pacer.expected_scan,
+        atomic_load_explicit(&pacer.last_scanned, memory_order_relaxed),
+        memory_order_relaxed);
     /* Expect to scan about what the last cycle marked, and spread that
      * work over the room left before the goal. */
     uint64_t goal = atomic_load_explicit(&pacer.goal, memory_order_relaxed);
@@ -213,4 +224,54 @@ int64_t pacer_set_memory_limit(int64_t bytes)
                                            memory_order_relaxed);
     recompute();
     return old;
+}
+
+void pacer_trace_cycle_start(uint64_t heap_live_start)
+{
+    if (!gc_config.pacertrace)
+        return;
+    char ratio[32], fractional[32];
+    trace_format_float(ratio, sizeof ratio,
+                       atomic_load_explicit(&pacer.assist_ratio,
+                                            memory_order_relaxed));
+    trace_format_float(fractional, sizeof fractional, 0.0);
+    trace_line("pacer: assist ratio=%s (scan %llu MB in %llu->%llu MB) "
+               "workers=%u+%s",
+               ratio,
+               (unsigned long long)(atomic_load_explicit(
+                                        &pacer.heap_marked,
+                                        memory_order_relaxed) >>
+                                    20),
+               (unsigned long long)(heap_live_start >> 20),
+               (unsigned long long)(pacer_heap_goal() >> 20),
+               mark_worker_count(), fractional);
+}
+
+void pacer_trace_cycle_end(const struct cycle_record *r)
+{
+    if (!gc_config.pacertrace)
+        return;
+    /* GC CPU while marking over the CPU available meanwhile, as Go's
+     * utilization; its goal is 25 %. */
+    uint64_t available = r->mark_ns * (uint64_t)os_cpu_count();
+    unsigned utilization =
+        available ? (unsigned)((r->mark_cpu_ns + r->assist_ns) * 100 /
+                               available)
+                  : 0;
+    uint64_t heap_work = r->heap_marked;
+    char cons_mark[32];
+    trace_format_float(cons_mark, sizeof cons_mark,
+                       atomic_load_explicit(&pacer.alloc_per_scan,
+                                            memory_order_relaxed));
+    trace_line("pacer: %u%% CPU (25 exp.) for %llu+%llu+%llu B work (%llu B "
+               "exp.) in %llu B -> %llu B (\u2206goal %lld, cons/mark %s)",
+               utilization, (unsigned long long)heap_work,
+               (unsigned long long)r->stack_bytes,
+               (unsigned long long)r->global_bytes,
+               (unsigned long long)atomic_load_explicit(
+                   &pacer.expected_scan, memory_order_relaxed),
+               (unsigned long long)r->heap_live_start,
+               (unsigned long long)r->heap_live_end_mark,
+               (long long)r->heap_live_end_mark - (long long)r->cycle_goal,
+               cons_mark);
 }

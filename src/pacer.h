@@ -45,6 +45,12 @@ void pacer_cycle_end(uint64_t marked_bytes, uint64_t scanned_bytes,
 /* Re-derive the goal after the heap's footprint changed (memory limit). */
 void pacer_update_overhead(uint64_t retained, uint64_t heap_inuse);
 
+/* CGC_DEBUG=gcpacertrace=1: Go's two pacer lines, when marking starts and
+ * when a cycle ends. */
+struct cycle_record;
+void pacer_trace_cycle_start(uint64_t heap_live_start);
+void pacer_trace_cycle_end(const struct cycle_record *r);
+
 uint64_t pacer_heap_live(void);
 uint64_t pacer_heap_goal(void);
 uint64_t pacer_trigger(void);

@@ -16,12 +16,13 @@
 #include "os.h"
 #include "pacer.h"
 #include "threads.h"
+#include "trace.h"
 
 #include <cgc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
+#include <stdlib.h>
 
 static struct {
     _Atomic uint64_t small_frees[NUM_SIZE_CLASSES];
@@ -111,6 +112,28 @@ static double cpu_fraction_locked(void)
     return elapsed ? (double)stats.gc_cpu_ns / (double)elapsed : 0.0;
 }
 
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median and 99th percentile (nearest rank) of the recorded cycles'
+ * pauses: the last min(num_gc, 256). */
+static void pause_percentiles(gc_stats *out)
+{
+    size_t n = out->num_gc < 256 ? out->num_gc : 256;
+    if (n == 0)
+        return;
+    uint64_t sorted[256];
+    memcpy(sorted, out->pause_ns, sizeof sorted);
+    /* Before the ring wraps, its used entries are [0, n). */
+    qsort(sorted, n, sizeof sorted[0], compare_u64);
+    out->pause_p50_ns = sorted[(n - 1) / 2];
+    size_t rank = (n * 99 + 99) / 100; /* ceil(0.99 n), 1-based */
+    out->pause_p99_ns = sorted[rank - 1];
+}
+
 void gc_read_stats(gc_stats *out)
 {
     if (!out)
@@ -177,6 +200,7 @@ void gc_read_stats(gc_stats *out)
     out->num_forced_gc = stats.num_forced_gc;
     out->gc_cpu_fraction = cpu_fraction_locked();
     pthread_mutex_unlock(&stats.lock);
+    pause_percentiles(out);
 }
 
 /* ---- gctrace ------------------------------------------------------------- */
@@ -225,12 +249,10 @@ void stats_print_gctrace(const struct cycle_record *r)
     pthread_mutex_unlock(&stats.lock);
     double at = (double)(r->start_ns - gc_start_monotonic_ns()) / 1e9;
 
-    char line[512];
-    int len = snprintf(
-        line, sizeof line,
+    trace_line(
         "gc %u @%.3fs %u%%: %s+%s+%s ms clock, %s+%s/%s/%s+%s ms cpu, "
         "%llu->%llu->%llu MB, %llu MB goal, %llu MB stacks, %llu MB "
-        "globals, %u P%s\n",
+        "globals, %u P%s",
         n, at, percent, c1, c2, c3, u1, u2, u3, u4, u5,
         (unsigned long long)(r->heap_live_start >> 20),
         (unsigned long long)(r->heap_live_end_mark >> 20),
@@ -239,10 +261,4 @@ void stats_print_gctrace(const struct cycle_record *r)
         (unsigned long long)(r->stack_bytes >> 20),
         (unsigned long long)(r->global_bytes >> 20), r->markers,
         r->forced ? " (forced)" : "");
-    if (len > 0) {
-        ssize_t ignored = write(STDERR_FILENO, line,
-                                (size_t)len < sizeof line ? (size_t)len
-                                                          : sizeof line - 1);
-        (void)ignored;
-    }
 }

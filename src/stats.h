@@ -26,6 +26,7 @@ struct cycle_record {
     uint64_t heap_live_end_mark; /* bytes */
     uint64_t heap_marked;        /* bytes */
     uint64_t heap_goal;          /* goal of the next cycle */
+    uint64_t cycle_goal;         /* goal this cycle aimed for */
     uint64_t stack_bytes;        /* stack bytes scanned */
     uint64_t global_bytes;       /* registered root bytes scanned */
     unsigned markers;

@@ -17,6 +17,7 @@
 #include "central.h"
 #include "env.h"
 #include "report.h"
+#include "thread_role.h"
 #include "scavenge.h"
 #include "stats.h"
 #include "threads.h"
@@ -188,6 +189,7 @@ void sweep_reclaim_pages(size_t npages)
 
 static void *background_main(void *arg)
 {
+    thread_role_set_internal();
     (void)arg;
     unsigned cursor = 0;
     pthread_mutex_lock(&background.lock);

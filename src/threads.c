@@ -16,6 +16,7 @@
 #include "gc.h"
 #include "report.h"
 #include "stats.h"
+#include "thread_role.h"
 #include "os.h"
 
 #include <cgc.h>
@@ -40,7 +41,18 @@ static bool stop_requested(void)
 __thread struct gc_thread *thread_current_record
     __attribute__((tls_model("initial-exec")));
 #define current_thread thread_current_record
+static __thread bool thread_is_internal;
 static pthread_key_t exit_key;
+
+void thread_role_set_internal(void)
+{
+    thread_is_internal = true;
+}
+
+bool thread_role_is_internal(void)
+{
+    return thread_is_internal;
+}
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
 static struct {
@@ -105,6 +117,12 @@ int threads_attach(void)
 {
     if (current_thread)
         return 0;
+    if (thread_is_internal) {
+        /* A handler running on the collector's own thread: attaching it
+         * would make the world wait for itself. */
+        errno = EPERM;
+        return -1;
+    }
     struct gc_thread *t = aligned_alloc(64, round_up(sizeof *t, 64));
     if (!t) {
         errno = ENOMEM;
