@@ -43,6 +43,7 @@
 #include "report.h"
 #include "roots.h"
 #include "scavenge.h"
+#include "service.h"
 #include "sizeclass.h"
 #include "stats.h"
 #include "sweep.h"
@@ -70,19 +71,15 @@ static _Atomic uint64_t assist_ns;
 #define THROTTLE_ASSIST_BYTES ((uint64_t)256 << 10)
 
 static struct {
-    pthread_mutex_t lock;
-    pthread_cond_t wake;     /* the collector waits for a request */
+    struct service svc;      /* sleeps on svc.wake for a request */
     pthread_cond_t finished; /* gc_collect callers wait for a cycle */
     atomic_bool auto_requested;
     uint32_t forced_wanted; /* cycles up to this number must run */
     uint32_t release_all_wanted; /* ...and return every free page after */
     uint32_t started, completed;
-    bool running, stop;
-    pthread_t thread;
     uint64_t last_end_ns, last_duration_ns;
 } collector = {
-    .lock = PTHREAD_MUTEX_INITIALIZER,
-    .wake = PTHREAD_COND_INITIALIZER,
+    .svc = SERVICE_INITIALIZER,
     .finished = PTHREAD_COND_INITIALIZER,
 };
 
@@ -432,32 +429,32 @@ static void *collector_main(void *arg)
 {
     (void)arg;
     thread_role_set_internal();
-    pthread_mutex_lock(&collector.lock);
+    pthread_mutex_lock(&collector.svc.lock);
     for (;;) {
-        while (!collector.stop &&
+        while (!collector.svc.stop &&
                !atomic_load_explicit(&collector.auto_requested,
                                      memory_order_relaxed) &&
                collector.forced_wanted <= collector.started)
-            pthread_cond_wait(&collector.wake, &collector.lock);
-        if (collector.stop)
+            pthread_cond_wait(&collector.svc.wake, &collector.svc.lock);
+        if (collector.svc.stop)
             break;
         bool forced = collector.forced_wanted > collector.started;
         atomic_store_explicit(&collector.auto_requested, false,
                               memory_order_relaxed);
-        pthread_mutex_unlock(&collector.lock);
+        pthread_mutex_unlock(&collector.svc.lock);
 
         if (!forced) {
             respect_cpu_cap();
             if (!pacer_should_collect(gc_config.stoptheworld)) {
-                pthread_mutex_lock(&collector.lock);
+                pthread_mutex_lock(&collector.svc.lock);
                 pthread_cond_broadcast(&collector.finished); /* waiters */
                 continue;
             }
         }
-        pthread_mutex_lock(&collector.lock);
+        pthread_mutex_lock(&collector.svc.lock);
         collector.started++;
         forced = collector.forced_wanted >= collector.started;
-        pthread_mutex_unlock(&collector.lock);
+        pthread_mutex_unlock(&collector.svc.lock);
 
         run_cycle(forced);
         if (forced)
@@ -468,11 +465,11 @@ static void *collector_main(void *arg)
         }
         scavenge_trace_cycle(collector.release_all_wanted >= collector.started);
 
-        pthread_mutex_lock(&collector.lock);
+        pthread_mutex_lock(&collector.svc.lock);
         collector.completed++;
         pthread_cond_broadcast(&collector.finished);
     }
-    pthread_mutex_unlock(&collector.lock);
+    pthread_mutex_unlock(&collector.svc.lock);
     return NULL;
 }
 
@@ -480,14 +477,14 @@ static void *collector_main(void *arg)
 static void wait_for_cycle(struct gc_thread *self)
 {
     threads_blocking_begin_internal(self);
-    pthread_mutex_lock(&collector.lock);
+    pthread_mutex_lock(&collector.svc.lock);
     uint32_t target = collector.completed + 1;
     while (collector.completed < target &&
            (atomic_load_explicit(&collector.auto_requested,
                                  memory_order_relaxed) ||
             collector.started > collector.completed))
-        pthread_cond_wait(&collector.finished, &collector.lock);
-    pthread_mutex_unlock(&collector.lock);
+        pthread_cond_wait(&collector.finished, &collector.svc.lock);
+    pthread_mutex_unlock(&collector.svc.lock);
     threads_blocking_end_internal(self);
 }
 
@@ -497,11 +494,11 @@ void gc_collect_if_due(struct gc_thread *self)
         return;
     if (!atomic_load_explicit(&collector.auto_requested,
                               memory_order_relaxed)) {
-        pthread_mutex_lock(&collector.lock);
+        pthread_mutex_lock(&collector.svc.lock);
         atomic_store_explicit(&collector.auto_requested, true,
                               memory_order_relaxed);
-        pthread_cond_signal(&collector.wake);
-        pthread_mutex_unlock(&collector.lock);
+        pthread_cond_signal(&collector.svc.wake);
+        pthread_mutex_unlock(&collector.svc.lock);
     }
     /* Back-pressure: past the hard goal, an allocating thread helps mark
      * for as long as there is work to take, and waits for the cycle only
@@ -534,16 +531,16 @@ static void collect_and_wait(const char *caller, bool release_all)
         report_fatal("%s: called inside a blocking region", caller);
     /* Our own barrier entries and stack must not hold the cycle up. */
     threads_blocking_begin_internal(self);
-    pthread_mutex_lock(&collector.lock);
+    pthread_mutex_lock(&collector.svc.lock);
     uint32_t target = collector.started + 1;
     if (collector.forced_wanted < target)
         collector.forced_wanted = target;
     if (release_all && collector.release_all_wanted < target)
         collector.release_all_wanted = target;
-    pthread_cond_signal(&collector.wake);
+    pthread_cond_signal(&collector.svc.wake);
     while (collector.completed < target)
-        pthread_cond_wait(&collector.finished, &collector.lock);
-    pthread_mutex_unlock(&collector.lock);
+        pthread_cond_wait(&collector.finished, &collector.svc.lock);
+    pthread_mutex_unlock(&collector.svc.lock);
     threads_blocking_end_internal(self);
 }
 
@@ -581,14 +578,12 @@ static int init_locked(void)
     if (scavenge_start_background())
         report_warning("gc_init: cannot start the background scavenger; "
                        "free memory returns to the OS only under a limit");
-    collector.stop = false;
     collector.started = collector.completed = collector.forced_wanted = 0;
     collector.release_all_wanted = 0;
     collector.last_end_ns = collector.last_duration_ns = 0;
     atomic_store(&collector.auto_requested, false);
-    if (pthread_create(&collector.thread, NULL, collector_main, NULL))
+    if (service_start(&collector.svc, collector_main))
         report_fatal("gc_init: cannot start the collector thread");
-    collector.running = true;
     return 0;
 }
 
@@ -623,12 +618,7 @@ void gc_shutdown(void)
                        others);
         return;
     }
-    pthread_mutex_lock(&collector.lock);
-    collector.stop = true;
-    pthread_cond_signal(&collector.wake);
-    pthread_mutex_unlock(&collector.lock);
-    pthread_join(collector.thread, NULL);
-    collector.running = false;
+    service_stop(&collector.svc);
     mark_shutdown();
     sweep_stop_background();
     scavenge_stop_background();

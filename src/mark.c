@@ -34,6 +34,10 @@
 #define WORKBUF_ENTRIES 254
 #define OBLET_BYTES ((uintptr_t)128 << 10)
 #define MAX_WORKERS 64
+#define SPARE_WORKBUFS 64
+/* Roots are greyed in slices, each followed by draining what it found, so
+ * a huge root (a table of millions of pointers) never queues them all. */
+#define ROOT_SLICE_BYTES ((uintptr_t)64 << 10)
 
 struct workbuf {
     struct workbuf *next;
@@ -460,11 +464,23 @@ static void start_locked(bool stop_the_world, unsigned extra)
     pthread_cond_broadcast(&mark.cycle_start);
 }
 
-/* Wait for the workers to leave the cycle, then report. */
+/* Wait for the workers to leave the cycle, then report. Spare buffers
+ * beyond a small pool go back to malloc: a cycle with a huge grey queue
+ * must not keep its peak in memory. */
 static void finish_locked(struct mark_result *out)
 {
     while (mark.workers_finished < mark.nworkers)
         pthread_cond_wait(&mark.workers_done, &mark.lock);
+    unsigned kept = 0;
+    for (struct workbuf **b = &mark.empty; *b;) {
+        if (kept++ < SPARE_WORKBUFS) {
+            b = &(*b)->next;
+            continue;
+        }
+        struct workbuf *extra = *b;
+        *b = extra->next;
+        free(extra);
+    }
     atomic_store_explicit(&mark.in_progress, false, memory_order_release);
     out->marked_bytes = mark.marked_bytes;
     out->scanned_bytes = mark.scanned_bytes;
@@ -576,6 +592,16 @@ uint64_t mark_helper_drain(struct marker *m, uint64_t budget)
         workbuf_recycle_locked(m->local);
         pthread_mutex_unlock(&mark.lock);
         m->local = next;
+    }
+}
+
+void mark_scan_roots(struct marker *m, uintptr_t lo, uintptr_t hi)
+{
+    while (lo < hi) {
+        uintptr_t end = hi - lo > ROOT_SLICE_BYTES ? lo + ROOT_SLICE_BYTES : hi;
+        mark_scan_conservative(m, lo, end);
+        mark_helper_drain(m, UINT64_MAX);
+        lo = end;
     }
 }
 

@@ -81,6 +81,9 @@ uint64_t mark_helper_drain(struct marker *m, uint64_t budget);
 void mark_grey(struct marker *m, uintptr_t p);
 /* Grey every pointer-looking word of [lo, hi) (8-byte aligned words). */
 void mark_scan_conservative(struct marker *m, uintptr_t lo, uintptr_t hi);
+/* The same for a root range, in slices, draining the marker's work after
+ * each so the grey queue stays short however large the root. */
+void mark_scan_roots(struct marker *m, uintptr_t lo, uintptr_t hi);
 
 /* Mark an object allocated while marking runs (allocate black). */
 void mark_allocated_black(struct span *s, uint32_t idx);

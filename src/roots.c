@@ -191,7 +191,7 @@ void roots_scan_registered(struct marker *m)
     pthread_mutex_lock(&roots.lock);
     uint64_t bytes = 0;
     for (size_t i = 0; i < roots.count; i++) {
-        mark_scan_conservative(m, roots.items[i].lo, roots.items[i].hi);
+        mark_scan_roots(m, roots.items[i].lo, roots.items[i].hi);
         bytes += roots.items[i].hi - roots.items[i].lo;
     }
     pthread_mutex_unlock(&roots.lock);

@@ -14,6 +14,7 @@
 
 #include "heap.h"
 #include "pacer.h"
+#include "service.h"
 #include "env.h"
 #include "os.h"
 #include "thread_role.h"
@@ -35,13 +36,9 @@ uint64_t scavenge_retained(void)
 #define DUTY_FACTOR 99 /* sleep 99x the work: 1 % of one CPU */
 
 static struct {
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool running, stop;
+    struct service svc;
     _Atomic uint64_t released_bg, released_eager; /* since the last line */
-} scav = {.lock = PTHREAD_MUTEX_INITIALIZER,
-          .wake = PTHREAD_COND_INITIALIZER};
+} scav = {.svc = SERVICE_INITIALIZER};
 
 static void release_above(uint64_t target)
 {
@@ -117,12 +114,12 @@ static void *background_main(void *arg)
 {
     (void)arg;
     thread_role_set_internal();
-    pthread_mutex_lock(&scav.lock);
-    while (!scav.stop) {
-        pthread_mutex_unlock(&scav.lock);
+    pthread_mutex_lock(&scav.svc.lock);
+    while (!scav.svc.stop) {
+        pthread_mutex_unlock(&scav.svc.lock);
         uint64_t sleep_ns = background_step();
-        pthread_mutex_lock(&scav.lock);
-        if (scav.stop)
+        pthread_mutex_lock(&scav.svc.lock);
+        if (scav.svc.stop)
             break;
         struct timespec deadline;
         clock_gettime(CLOCK_REALTIME, &deadline);
@@ -133,31 +130,20 @@ static void *background_main(void *arg)
             deadline.tv_sec++;
             deadline.tv_nsec -= 1000000000L;
         }
-        pthread_cond_timedwait(&scav.wake, &scav.lock, &deadline);
+        pthread_cond_timedwait(&scav.svc.wake, &scav.svc.lock, &deadline);
     }
-    pthread_mutex_unlock(&scav.lock);
+    pthread_mutex_unlock(&scav.svc.lock);
     return NULL;
 }
 
 int scavenge_start_background(void)
 {
-    scav.stop = false;
-    if (pthread_create(&scav.thread, NULL, background_main, NULL))
-        return -1;
-    scav.running = true;
-    return 0;
+    return service_start(&scav.svc, background_main);
 }
 
 void scavenge_stop_background(void)
 {
-    if (!scav.running)
-        return;
-    pthread_mutex_lock(&scav.lock);
-    scav.stop = true;
-    pthread_cond_signal(&scav.wake);
-    pthread_mutex_unlock(&scav.lock);
-    pthread_join(scav.thread, NULL);
-    scav.running = false;
+    service_stop(&scav.svc);
 }
 
 void scavenge_trace_cycle(bool forced)

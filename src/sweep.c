@@ -19,6 +19,7 @@
 #include "report.h"
 #include "thread_role.h"
 #include "scavenge.h"
+#include "service.h"
 #include "stats.h"
 #include "threads.h"
 
@@ -30,12 +31,9 @@ static _Atomic uint32_t heap_sweepgen = 4;
 static atomic_int active_sweepers;
 
 static struct {
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool running, requested, stop;
-} background = {.lock = PTHREAD_MUTEX_INITIALIZER,
-                .wake = PTHREAD_COND_INITIALIZER};
+    struct service svc;
+    bool requested; /* a cycle ended since the last pass (svc.lock) */
+} background = {.svc = SERVICE_INITIALIZER};
 
 uint32_t sweep_current_generation(void)
 {
@@ -192,14 +190,14 @@ static void *background_main(void *arg)
     thread_role_set_internal();
     (void)arg;
     unsigned cursor = 0;
-    pthread_mutex_lock(&background.lock);
-    while (!background.stop) {
+    pthread_mutex_lock(&background.svc.lock);
+    while (!background.svc.stop) {
         if (!background.requested) {
-            pthread_cond_wait(&background.wake, &background.lock);
+            pthread_cond_wait(&background.svc.wake, &background.svc.lock);
             continue;
         }
         background.requested = false;
-        pthread_mutex_unlock(&background.lock);
+        pthread_mutex_unlock(&background.svc.lock);
         size_t pages = 0;
         bool finished = true;
         while (sweep_one(&cursor, &pages)) {
@@ -213,38 +211,27 @@ static void *background_main(void *arg)
         }
         if (finished)
             scavenge_to_limit(); /* the sweep freed what it could */
-        pthread_mutex_lock(&background.lock);
+        pthread_mutex_lock(&background.svc.lock);
     }
-    pthread_mutex_unlock(&background.lock);
+    pthread_mutex_unlock(&background.svc.lock);
     return NULL;
 }
 
 int sweep_start_background(void)
 {
-    background.stop = false;
     background.requested = false;
-    if (pthread_create(&background.thread, NULL, background_main, NULL))
-        return -1;
-    background.running = true;
-    return 0;
+    return service_start(&background.svc, background_main);
 }
 
 void sweep_wake_background(void)
 {
-    pthread_mutex_lock(&background.lock);
+    pthread_mutex_lock(&background.svc.lock);
     background.requested = true;
-    pthread_cond_signal(&background.wake);
-    pthread_mutex_unlock(&background.lock);
+    pthread_cond_signal(&background.svc.wake);
+    pthread_mutex_unlock(&background.svc.lock);
 }
 
 void sweep_stop_background(void)
 {
-    if (!background.running)
-        return;
-    pthread_mutex_lock(&background.lock);
-    background.stop = true;
-    pthread_cond_signal(&background.wake);
-    pthread_mutex_unlock(&background.lock);
-    pthread_join(background.thread, NULL);
-    background.running = false;
+    service_stop(&background.svc);
 }

@@ -188,6 +188,14 @@ static bool in_blocking_region(struct gc_thread *t)
     return state == THREAD_BLOCKING || state == THREAD_CLAIMED;
 }
 
+/* The calling thread's record is unlinked: drop it. */
+static void forget(struct gc_thread *t)
+{
+    current_thread = NULL;
+    pthread_setspecific(exit_key, NULL);
+    free(t);
+}
+
 static void detach(struct gc_thread *t)
 {
     barrier_flush(t); /* its entries must reach the marker */
@@ -198,9 +206,7 @@ static void detach(struct gc_thread *t)
     cache_release_all(&t->cache);
     stats_fold_thread(t);
     pthread_mutex_unlock(&threads.registry_lock);
-    current_thread = NULL;
-    pthread_setspecific(exit_key, NULL);
-    free(t);
+    forget(t);
 }
 
 void gc_thread_detach(void)
@@ -222,9 +228,7 @@ void threads_forget_current(void)
     pthread_mutex_lock(&threads.registry_lock);
     unlink_locked(t);
     pthread_mutex_unlock(&threads.registry_lock);
-    current_thread = NULL;
-    pthread_setspecific(exit_key, NULL);
-    free(t);
+    forget(t);
 }
 
 size_t threads_count(void)
