@@ -35,7 +35,8 @@
 #include <string.h>
 #include <time.h>
 
-#if (defined(BACKEND_CGC) + defined(BACKEND_BOEHM) + defined(BACKEND_MALLOC)) != 1
+#if (defined(BACKEND_CGC) + defined(BACKEND_BOEHM) +                           \
+     defined(BACKEND_MALLOC)) != 1
 #error "define exactly one of BACKEND_CGC, BACKEND_BOEHM, BACKEND_MALLOC"
 #endif
 
@@ -88,7 +89,7 @@ static BK_UNUSED uint64_t bk_now_ns(void)
 
 #include "cgc.h"
 
-#define BK_NAME "cgc"
+#define BK_NAME  "cgc"
 #define BK_IS_GC 1
 
 #define BK_STORE(lvalue, value) GC_WRITE(lvalue, value)
@@ -199,8 +200,8 @@ static BK_UNUSED void bk_gc_since(bk_gc_cursor since, struct bk_gc_info *out)
 #include <gc.h>
 #include <stdatomic.h>
 
-#define BK_NAME "boehm"
-#define BK_IS_GC 1
+#define BK_NAME                 "boehm"
+#define BK_IS_GC                1
 
 /* Boehm's default (non-incremental) mode needs no write barrier. */
 #define BK_STORE(lvalue, value) ((lvalue) = (value))
@@ -209,7 +210,7 @@ static BK_UNUSED void bk_gc_since(bk_gc_cursor since, struct bk_gc_info *out)
  * the stop-the-world window itself: from just before the world is stopped
  * to just after it is restarted, the same window cgc calls a pause. The
  * callback runs with the GC lock held, so one writer at a time. */
-#define BK_BOEHM_MAX_PAUSES 65536
+#define BK_BOEHM_MAX_PAUSES     65536
 static uint64_t bk_boehm_pause[BK_BOEHM_MAX_PAUSES];
 static _Atomic uint64_t bk_boehm_npause;
 static uint64_t bk_boehm_stop_t0;
@@ -221,14 +222,12 @@ static void GC_CALLBACK bk_boehm_event(GC_EventType ev)
         bk_boehm_stop_t0 = bk_now_ns();
     } else if (ev == GC_EVENT_POST_START_WORLD && bk_boehm_stop_t0 != 0) {
         uint64_t d = bk_now_ns() - bk_boehm_stop_t0;
-        uint64_t n = atomic_load_explicit(&bk_boehm_npause,
-                                          memory_order_relaxed);
+        uint64_t n =
+            atomic_load_explicit(&bk_boehm_npause, memory_order_relaxed);
         bk_boehm_pause[n % BK_BOEHM_MAX_PAUSES] = d;
         atomic_store_explicit(&bk_boehm_npause, n + 1, memory_order_release);
-        if (d > atomic_load_explicit(&bk_boehm_pause_max,
-                                     memory_order_relaxed))
-            atomic_store_explicit(&bk_boehm_pause_max, d,
-                                  memory_order_relaxed);
+        if (d > atomic_load_explicit(&bk_boehm_pause_max, memory_order_relaxed))
+            atomic_store_explicit(&bk_boehm_pause_max, d, memory_order_relaxed);
         bk_boehm_stop_t0 = 0;
     }
 }
@@ -319,12 +318,13 @@ static BK_UNUSED void bk_gc_since(bk_gc_cursor since, struct bk_gc_info *out)
             max = v[i];
     }
     if (since == 0) {
-        uint64_t m = atomic_load_explicit(&bk_boehm_pause_max,
-                                          memory_order_relaxed);
+        uint64_t m =
+            atomic_load_explicit(&bk_boehm_pause_max, memory_order_relaxed);
         if (m > max)
             max = m;
     }
-    out->gcs = (long)(GC_get_gc_no() - (since == 0 ? 0 : bk_boehm_gc_no_at_mark));
+    out->gcs =
+        (long)(GC_get_gc_no() - (since == 0 ? 0 : bk_boehm_gc_no_at_mark));
     out->max_pause_ms = (double)max / 1e6;
     out->p99_pause_ms = (double)bk_p99_u64(v, cnt) / 1e6;
     out->total_pause_ms = (double)sum / 1e6;
@@ -334,7 +334,7 @@ static BK_UNUSED void bk_gc_since(bk_gc_cursor since, struct bk_gc_info *out)
 /* ======================================================================== */
 #elif defined(BACKEND_MALLOC)
 
-#define BK_NAME "malloc"
+#define BK_NAME  "malloc"
 #define BK_IS_GC 0
 
 #define BK_STORE(lvalue, value) ((lvalue) = (value))

@@ -67,8 +67,8 @@ static BU_UNUSED uint64_t bu_rand(uint64_t *state)
  * maximum is kept exactly.
  * ------------------------------------------------------------------------ */
 #define BU_HIST_LINEAR 128
-#define BU_HIST_SUB 64
-#define BU_HIST_BINS (BU_HIST_LINEAR + (64 - 7) * BU_HIST_SUB)
+#define BU_HIST_SUB    64
+#define BU_HIST_BINS   (BU_HIST_LINEAR + (64 - 7) * BU_HIST_SUB)
 
 struct bu_hist {
     uint64_t count;

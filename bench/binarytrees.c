@@ -112,8 +112,7 @@ int main(int argc, char **argv)
     }
     if (depth_arg < 0 || depth_arg > 30 || nthreads < 1 ||
         nthreads > MAX_THREADS)
-        bu_die("binarytrees: depth must be 0..30, threads 1..%d",
-               MAX_THREADS);
+        bu_die("binarytrees: depth must be 0..30, threads 1..%d", MAX_THREADS);
 
     bk_init();
 
@@ -138,8 +137,7 @@ int main(int argc, char **argv)
         struct job jobs[MAX_THREADS];
         for (long t = 0; t < nthreads; t++) {
             jobs[t].depth = d;
-            jobs[t].iters =
-                iters * (t + 1) / nthreads - iters * t / nthreads;
+            jobs[t].iters = iters * (t + 1) / nthreads - iters * t / nthreads;
             jobs[t].check = 0;
         }
         for (long t = 1; t < nthreads; t++)

@@ -101,8 +101,7 @@ struct params {
 
 static void time_construction(const struct params *p, int depth)
 {
-    long iters =
-        2 * tree_size(p->stretch_depth) / tree_size(depth) * p->scale;
+    long iters = 2 * tree_size(p->stretch_depth) / tree_size(depth) * p->scale;
     uint64_t t0, t1;
 
     printf("Creating %ld trees of depth %d\n", iters, depth);

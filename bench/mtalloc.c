@@ -28,8 +28,8 @@ struct worker {
     long iters;
     long window;
     pthread_barrier_t *start;
-    uint64_t ns;     /* time spent in the churn loop */
-    long failures;   /* objects found corrupted */
+    uint64_t ns;   /* time spent in the churn loop */
+    long failures; /* objects found corrupted */
     pthread_t tid;
 };
 
@@ -123,10 +123,8 @@ int main(int argc, char **argv)
     pthread_barrier_t barrier;
     pthread_barrier_init(&barrier, NULL, (unsigned)nthreads);
     for (long t = 0; t < nthreads; t++) {
-        w[t] = (struct worker){.id = t,
-                               .iters = iters,
-                               .window = window,
-                               .start = &barrier};
+        w[t] = (struct worker){
+            .id = t, .iters = iters, .window = window, .start = &barrier};
         if (bk_thread_create(&w[t].tid, churn, &w[t]) != 0)
             bu_die("mtalloc: cannot create a thread");
     }

@@ -37,9 +37,9 @@
 
 typedef struct node node;
 struct node {
-    node *next;    /* bucket chain */
-    node *other;   /* a random chain elsewhere: cross edges for the marker */
-    uint64_t key;  /* 0..n-1, for the final check */
+    node *next;   /* bucket chain */
+    node *other;  /* a random chain elsewhere: cross edges for the marker */
+    uint64_t key; /* 0..n-1, for the final check */
     uint64_t val;
 };
 
@@ -90,8 +90,7 @@ static int check_heap(uint64_t nnodes)
     for (uint64_t b = 0; b < nbuckets; b++) {
         bk_safepoint();
         for (node *n = g_table[b]; n; n = n->next) {
-            if (n->key >= nnodes ||
-                n->val != n->key * 0x9E3779B97F4A7C15ULL ||
+            if (n->key >= nnodes || n->val != n->key * 0x9E3779B97F4A7C15ULL ||
                 (n->other && n->other->key >= nnodes))
                 return -1;
             count++;
@@ -128,8 +127,8 @@ int main(int argc, char **argv)
             continue;
         bu_die("usage: pause [--heap-mib M] [--seconds S] [--window W]");
     }
-    if (heap_mib < 1 || heap_mib > (1L << 20) || seconds <= 0 ||
-        window < 1 || window > (1L << 30))
+    if (heap_mib < 1 || heap_mib > (1L << 20) || seconds <= 0 || window < 1 ||
+        window > (1L << 30))
         bu_die("pause: heap-mib >= 1, seconds > 0, window 1..2^30");
 
     bk_init();
@@ -143,8 +142,8 @@ int main(int argc, char **argv)
     uint64_t tb1 = bu_now_ns();
     struct bk_gc_info build_gi;
     bk_gc_since(c0, &build_gi);
-    printf("built %ld MiB long-lived heap (%llu nodes) in %.2f s\n",
-           heap_mib, (unsigned long long)nnodes, (tb1 - tb0) / 1e9);
+    printf("built %ld MiB long-lived heap (%llu nodes) in %.2f s\n", heap_mib,
+           (unsigned long long)nnodes, (tb1 - tb0) / 1e9);
     if (build_gi.gcs >= 0)
         printf("collections while building: %ld, max pause %.1f ms\n",
                build_gi.gcs, build_gi.max_pause_ms);

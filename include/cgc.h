@@ -305,17 +305,17 @@ struct gc_stats {
     uint64_t heap_objects;  /* number of allocated objects */
 
     /* Collector. */
-    uint64_t next_gc;          /* heap goal of the next cycle, bytes */
-    uint64_t last_gc;          /* end of the last cycle, ns since the epoch */
-    uint64_t pause_total_ns;   /* cumulative stop-the-world pause time */
-    uint64_t pause_ns[256];    /* stop-the-world time of recent cycles (both
-                                  pauses of a cycle added up, as Go's
-                                  PauseNs); newest at [(num_gc + 255) % 256] */
-    uint64_t pause_end[256];   /* end of those pauses, ns since the epoch */
-    uint32_t num_gc;           /* completed cycles */
-    uint32_t num_forced_gc;    /* cycles started by gc_collect */
-    double gc_cpu_fraction;    /* fraction of CPU time used by the collector
-                                  since gc_init */
+    uint64_t next_gc;        /* heap goal of the next cycle, bytes */
+    uint64_t last_gc;        /* end of the last cycle, ns since the epoch */
+    uint64_t pause_total_ns; /* cumulative stop-the-world pause time */
+    uint64_t pause_ns[256];  /* stop-the-world time of recent cycles (both
+                                pauses of a cycle added up, as Go's
+                                PauseNs); newest at [(num_gc + 255) % 256] */
+    uint64_t pause_end[256]; /* end of those pauses, ns since the epoch */
+    uint32_t num_gc;         /* completed cycles */
+    uint32_t num_forced_gc;  /* cycles started by gc_collect */
+    double gc_cpu_fraction;  /* fraction of CPU time used by the collector
+                                since gc_init */
 
     /* Per size class: by_size[0] aggregates large objects (size 0). */
     struct {
@@ -325,13 +325,13 @@ struct gc_stats {
     } by_size[GC_NUM_SIZE_CLASSES];
 
     /* Beyond Go's MemStats. */
-    uint64_t gc_sys;        /* bytes of collector metadata from the OS */
-    uint64_t pause_max_ns;  /* longest single stop-the-world pause since
-                               gc_init */
-    uint64_t pause_p50_ns;  /* median of the cycles' pauses in pause_ns */
-    uint64_t pause_p99_ns;  /* 99th percentile (nearest rank) of them */
-    uint32_t mark_workers;  /* mark worker threads */
-    int32_t gc_percent;     /* current CGC_PERCENT, -1 if off */
+    uint64_t gc_sys;       /* bytes of collector metadata from the OS */
+    uint64_t pause_max_ns; /* longest single stop-the-world pause since
+                              gc_init */
+    uint64_t pause_p50_ns; /* median of the cycles' pauses in pause_ns */
+    uint64_t pause_p99_ns; /* 99th percentile (nearest rank) of them */
+    uint32_t mark_workers; /* mark worker threads */
+    int32_t gc_percent;    /* current CGC_PERCENT, -1 if off */
 };
 typedef struct gc_stats gc_stats;
 

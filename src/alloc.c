@@ -37,8 +37,7 @@ static void count_small(struct gc_thread *t, unsigned size_class)
 
 static void check_running(struct gc_thread *t)
 {
-    if (atomic_load_explicit(&t->state, memory_order_relaxed) !=
-        THREAD_RUNNING)
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) != THREAD_RUNNING)
         report_fatal("gc_alloc: called inside a blocking region; call "
                      "gc_blocking_end first");
 }
@@ -53,7 +52,6 @@ static void pace(struct gc_thread *t, uint64_t bytes)
                              memory_order_relaxed))
         gc_assist(t, bytes);
 }
-
 
 static CGC_NOINLINE struct span *refill(struct gc_thread *t,
                                         unsigned span_class)
@@ -124,16 +122,15 @@ static CGC_NOINLINE void *alloc_large(struct gc_thread *t, size_t size,
     s->alloc_cache = 0;
     s->alloc_count = 1;
     central_release(s);
-    atomic_store_explicit(&t->mallocs[0],
-                          atomic_load_explicit(&t->mallocs[0],
-                                               memory_order_relaxed) +
-                              1,
-                          memory_order_relaxed);
-    atomic_store_explicit(&t->large_bytes,
-                          atomic_load_explicit(&t->large_bytes,
-                                               memory_order_relaxed) +
-                              s->elem_size,
-                          memory_order_relaxed);
+    atomic_store_explicit(
+        &t->mallocs[0],
+        atomic_load_explicit(&t->mallocs[0], memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    atomic_store_explicit(
+        &t->large_bytes,
+        atomic_load_explicit(&t->large_bytes, memory_order_relaxed) +
+            s->elem_size,
+        memory_order_relaxed);
     return (void *)s->base;
 }
 
@@ -295,16 +292,15 @@ void gc_free(void *p)
         _Atomic uint64_t *fresh = heap_meta_alloc(FREED_BITS_BYTES);
         if (!fresh)
             return; /* cannot record it: the collector will free it */
-        if (atomic_compare_exchange_strong_explicit(
-                &s->freed_bits, &freed, fresh, memory_order_acq_rel,
-                memory_order_acquire))
+        if (atomic_compare_exchange_strong_explicit(&s->freed_bits, &freed,
+                                                    fresh, memory_order_acq_rel,
+                                                    memory_order_acquire))
             freed = fresh;
         else
             heap_meta_free((void *)fresh, FREED_BITS_BYTES);
     }
     uint64_t bit = (uint64_t)1 << (idx % 64);
-    if (atomic_fetch_or_explicit(&freed[idx / 64], bit,
-                                 memory_order_relaxed) &
+    if (atomic_fetch_or_explicit(&freed[idx / 64], bit, memory_order_relaxed) &
         bit)
         report_warning("gc_free(%p): object already freed (double free); "
                        "ignored",

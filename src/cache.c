@@ -36,12 +36,12 @@ bool span_next_free_slow(struct span *s, uint32_t *idx)
     while (s->cache_base + 64 < s->nelems) {
         s->cache_base += 64;
         uint32_t remaining = s->nelems - s->cache_base;
-        uint64_t valid = remaining >= 64 ? ~(uint64_t)0
-                                         : (((uint64_t)1 << remaining) - 1);
-        s->alloc_cache = ~atomic_load_explicit(
-                             &s->alloc_bits[s->cache_base / 64],
-                             memory_order_relaxed) &
-                         valid;
+        uint64_t valid =
+            remaining >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << remaining) - 1);
+        s->alloc_cache =
+            ~atomic_load_explicit(&s->alloc_bits[s->cache_base / 64],
+                                  memory_order_relaxed) &
+            valid;
         if (s->alloc_cache)
             return span_next_free(s, idx);
     }
@@ -55,8 +55,8 @@ static uint64_t free_slots_in_word(const struct span *s, uint32_t base)
     if (base == s->cache_base)
         return s->alloc_cache;
     uint32_t remaining = s->nelems - base;
-    uint64_t valid = remaining >= 64 ? ~(uint64_t)0
-                                     : (((uint64_t)1 << remaining) - 1);
+    uint64_t valid =
+        remaining >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << remaining) - 1);
     return ~atomic_load_explicit(&s->alloc_bits[base / 64],
                                  memory_order_relaxed) &
            valid;

@@ -59,11 +59,9 @@ static void push(struct span_stack *st, struct span *s)
 {
     s->next = st->head;
     st->head = s;
-    atomic_store_explicit(st->count,
-                          atomic_load_explicit(st->count,
-                                               memory_order_relaxed) +
-                              1,
-                          memory_order_relaxed);
+    atomic_store_explicit(
+        st->count, atomic_load_explicit(st->count, memory_order_relaxed) + 1,
+        memory_order_relaxed);
 }
 
 static struct span *pop(struct span_stack *st)
@@ -72,11 +70,10 @@ static struct span *pop(struct span_stack *st)
     if (s) {
         st->head = s->next;
         s->next = NULL;
-        atomic_store_explicit(st->count,
-                              atomic_load_explicit(st->count,
-                                                   memory_order_relaxed) -
-                                  1,
-                              memory_order_relaxed);
+        atomic_store_explicit(
+            st->count,
+            atomic_load_explicit(st->count, memory_order_relaxed) - 1,
+            memory_order_relaxed);
     }
     return s;
 }
@@ -174,4 +171,3 @@ struct span *central_claim_unswept(unsigned *cursor)
     }
     return NULL;
 }
-

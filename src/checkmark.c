@@ -75,10 +75,9 @@ static bool set_add(uintptr_t obj)
 static void stack_push(uintptr_t obj, struct span *s)
 {
     if (check.depth == check.stack_capacity) {
-        size_t capacity = check.stack_capacity ? check.stack_capacity * 2
-                                               : 1 << 12;
-        struct pending *stack =
-            realloc(check.stack, capacity * sizeof *stack);
+        size_t capacity =
+            check.stack_capacity ? check.stack_capacity * 2 : 1 << 12;
+        struct pending *stack = realloc(check.stack, capacity * sizeof *stack);
         if (!stack)
             report_fatal("gccheckmark: out of memory for the traversal");
         check.stack = stack;

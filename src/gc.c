@@ -74,7 +74,7 @@ static struct {
     struct service svc;      /* sleeps on svc.wake for a request */
     pthread_cond_t finished; /* gc_collect callers wait for a cycle */
     atomic_bool auto_requested;
-    uint32_t forced_wanted; /* cycles up to this number must run */
+    uint32_t forced_wanted;      /* cycles up to this number must run */
     uint32_t release_all_wanted; /* ...and return every free page after */
     uint32_t started, completed;
     uint64_t last_end_ns, last_duration_ns;
@@ -98,7 +98,8 @@ uint64_t gc_uptime_ns(void)
     return os_monotonic_ns() - start_ns;
 }
 
-/* ---- per-thread marking duties -------------------------------------------- */
+/* ---- per-thread marking duties --------------------------------------------
+ */
 
 void gc_thread_mark_duties(struct gc_thread *t)
 {
@@ -264,7 +265,8 @@ static void mark_concurrently(uint32_t cycle)
     }
 }
 
-/* ---- the cycle ------------------------------------------------------------ */
+/* ---- the cycle ------------------------------------------------------------
+ */
 
 static void scan_roots_stopped(struct marker *m, void *arg)
 {
@@ -296,8 +298,8 @@ static void finish_cycle(struct cycle_record *r, const struct mark_result *mr,
                     allocated);
     r->term_ns = os_monotonic_ns() - stw2_start;
     r->mark_cpu_ns = mr->cpu_ns;
-    r->assist_ns = atomic_exchange_explicit(&assist_ns, 0,
-                                            memory_order_relaxed);
+    r->assist_ns =
+        atomic_exchange_explicit(&assist_ns, 0, memory_order_relaxed);
     r->markers = mr->markers;
     r->heap_marked = mr->marked_bytes + black_bytes;
     r->heap_goal = pacer_heap_goal();
@@ -406,7 +408,8 @@ static void run_cycle(bool forced)
     collector.last_end_ns = os_monotonic_ns();
 }
 
-/* ---- the collector thread ------------------------------------------------- */
+/* ---- the collector thread -------------------------------------------------
+ */
 
 /* Under a memory limit, keep automatic cycles to about half the time, so
  * that a limit below what the program needs slows it down rather than
@@ -554,7 +557,8 @@ void gc_free_os_memory(void)
     collect_and_wait("gc_free_os_memory", true);
 }
 
-/* ---- lifetime ------------------------------------------------------------- */
+/* ---- lifetime -------------------------------------------------------------
+ */
 
 static int init_locked(void)
 {

@@ -24,13 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FREE_LIST_BUCKETS 128 /* exact-size buckets for runs < 128 pages */
+#define FREE_LIST_BUCKETS      128 /* exact-size buckets for runs < 128 pages */
 #define SPAN_RECORDS_PER_CHUNK 256
 /* Metadata blocks (types arrays, freed bitmaps) come in powers of two from
  * 16 bytes to 8 KiB, carved from mapped chunks: not from malloc, so that leak
  * checkers, which do not scan our mappings, see no orphaned blocks. */
-#define META_MIN_SHIFT 4
-#define META_BUCKETS 10
+#define META_MIN_SHIFT  4
+#define META_BUCKETS    10
 #define META_CHUNK_SIZE ((size_t)64 << 10)
 
 _Atomic uintptr_t heap_min_address = UINTPTR_MAX, heap_max_address = 0;
@@ -62,8 +62,7 @@ int heap_init(void)
     arena_index = os_map(bytes);
     if (!arena_index)
         return -1;
-    atomic_store_explicit(&heap_min_address, UINTPTR_MAX,
-                          memory_order_relaxed);
+    atomic_store_explicit(&heap_min_address, UINTPTR_MAX, memory_order_relaxed);
     atomic_store_explicit(&heap_max_address, 0, memory_order_relaxed);
     return 0;
 }
@@ -259,9 +258,8 @@ static void map_pages(struct span *s, struct span *to)
 static struct span **free_list_for(const struct span *s)
 {
     unsigned released = s->released ? 1 : 0;
-    return s->npages < FREE_LIST_BUCKETS
-               ? &heap.free_small[released][s->npages]
-               : &heap.free_large[released];
+    return s->npages < FREE_LIST_BUCKETS ? &heap.free_small[released][s->npages]
+                                         : &heap.free_large[released];
 }
 
 static void free_list_remove(struct span *s)
@@ -410,8 +408,8 @@ static void span_init(struct span *s, unsigned span_class,
     atomic_store_explicit(&s->freed_bits, NULL, memory_order_relaxed);
     atomic_store_explicit(&s->free_index, 0, memory_order_relaxed);
     s->cache_base = 0;
-    s->alloc_cache = s->nelems >= 64 ? ~(uint64_t)0
-                                     : (((uint64_t)1 << s->nelems) - 1);
+    s->alloc_cache =
+        s->nelems >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << s->nelems) - 1);
     s->alloc_count = 0;
     s->types = types;
     atomic_store_explicit(&s->sweepgen, sweep_current_generation(),

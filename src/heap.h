@@ -11,8 +11,8 @@
  *  - base, npages, span_class, elem_size, nelems, magic, kind: written by the
  *    heap (under heap_lock) before the span is published by a release store
  *    of `state`; read-only while SPAN_IN_USE.
- *  - free_index, cache_base, alloc_cache, needzero: the allocation cursor, owned
- *    by whoever holds the span off-list: the thread whose cache holds it, or
+ *  - free_index, cache_base, alloc_cache, needzero: the allocation cursor,
+ * owned by whoever holds the span off-list: the thread whose cache holds it, or
  *    the sweeper that claimed it through sweepgen. free_index is atomic
  *    because markers read it to tell allocated slots from free ones.
  *  - alloc_bits: written only by the sweeper holding the span; read by
@@ -43,9 +43,9 @@ struct span {
     uint32_t magic;
     uint16_t span_class;
     uint8_t kind;
-    uint8_t needzero; /* memory may hold old data: zero on allocation */
-    uint8_t released; /* free span whose pages were given back to the OS */
-    uint8_t black;    /* cached while marking: its free slots are marked */
+    uint8_t needzero;    /* memory may hold old data: zero on allocation */
+    uint8_t released;    /* free span whose pages were given back to the OS */
+    uint8_t black;       /* cached while marking: its free slots are marked */
     uint32_t black_free; /* free slots when they were marked black */
     _Atomic uint8_t state;
 
@@ -155,8 +155,8 @@ static inline bool span_slot_freed(struct span *s, uint32_t idx)
 static inline struct span *object_lookup(uintptr_t p, uint32_t *idx_out)
 {
     struct span *s = span_lookup(p);
-    if (!s || atomic_load_explicit(&s->state, memory_order_acquire) !=
-                  SPAN_IN_USE)
+    if (!s ||
+        atomic_load_explicit(&s->state, memory_order_acquire) != SPAN_IN_USE)
         return NULL;
     uintptr_t off = p - s->base;
     uint32_t idx;

@@ -13,17 +13,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CGC_API __attribute__((visibility("default")))
+#define CGC_API      __attribute__((visibility("default")))
 #define CGC_NOINLINE __attribute__((noinline))
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
+#define likely(x)    __builtin_expect(!!(x), 1)
+#define unlikely(x)  __builtin_expect(!!(x), 0)
 
-#define PAGE_SHIFT 13
-#define PAGE_SIZE ((size_t)1 << PAGE_SHIFT)
-#define ARENA_SHIFT 26
-#define ARENA_SIZE ((size_t)1 << ARENA_SHIFT)
-#define PAGES_PER_ARENA (ARENA_SIZE / PAGE_SIZE)
-#define ADDRESS_BITS 48
+#define PAGE_SHIFT          13
+#define PAGE_SIZE           ((size_t)1 << PAGE_SHIFT)
+#define ARENA_SHIFT         26
+#define ARENA_SIZE          ((size_t)1 << ARENA_SHIFT)
+#define PAGES_PER_ARENA     (ARENA_SIZE / PAGE_SIZE)
+#define ADDRESS_BITS        48
 #define ARENA_INDEX_ENTRIES ((size_t)1 << (ADDRESS_BITS - ARENA_SHIFT))
 
 /* The largest request we try to satisfy: anything above cannot be mapped on a

@@ -32,9 +32,9 @@
 #include <stdlib.h>
 
 #define WORKBUF_ENTRIES 254
-#define OBLET_BYTES ((uintptr_t)128 << 10)
-#define MAX_WORKERS 64
-#define SPARE_WORKBUFS 64
+#define OBLET_BYTES     ((uintptr_t)128 << 10)
+#define MAX_WORKERS     64
+#define SPARE_WORKBUFS  64
 /* Roots are greyed in slices, each followed by draining what it found, so
  * a huge root (a table of millions of pointers) never queues them all. */
 #define ROOT_SLICE_BYTES ((uintptr_t)64 << 10)
@@ -57,17 +57,17 @@ static struct {
     unsigned idle;                 /* markers waiting for work */
     unsigned helpers;              /* helpers between begin and end */
     unsigned workers_finished;
-    uint64_t cycle;                /* bumped to start workers */
-    bool stop_the_world;           /* quiescence ends marking */
+    uint64_t cycle;      /* bumped to start workers */
+    bool stop_the_world; /* quiescence ends marking */
     bool done, stop;
     uint64_t marked_bytes, scanned_bytes, cpu_ns;
     pthread_t threads[MAX_WORKERS];
     unsigned nworkers;
     atomic_bool in_progress;
-    atomic_uint idle_hint; /* relaxed copy of idle, read without the lock */
+    atomic_uint idle_hint;   /* relaxed copy of idle, read without the lock */
     atomic_bool queue_empty; /* relaxed: no buffer queued (full == NULL) */
     _Atomic int64_t background_credit; /* bytes scanned by workers */
-    uint64_t helper_greyed; /* bytes greyed by helpers, ever */
+    uint64_t helper_greyed;            /* bytes greyed by helpers, ever */
 } mark = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .work_available = PTHREAD_COND_INITIALIZER,
@@ -76,7 +76,8 @@ static struct {
     .quiescent = PTHREAD_COND_INITIALIZER,
 };
 
-/* ---- work buffers --------------------------------------------------------- */
+/* ---- work buffers ---------------------------------------------------------
+ */
 
 static struct workbuf *workbuf_get_empty_locked(void)
 {
@@ -216,7 +217,8 @@ static struct workbuf *try_get_work(void)
     return b;
 }
 
-/* ---- greying -------------------------------------------------------------- */
+/* ---- greying --------------------------------------------------------------
+ */
 
 static inline bool mark_slot(struct span *s, uint32_t idx)
 {
@@ -295,8 +297,8 @@ static void scan(struct marker *m, struct grey g)
         m->scanned_bytes += s->elem_size;
         return;
     }
-    uintptr_t end = s->nelems == 1 ? s->base + s->elem_size
-                                   : g.addr + s->elem_size;
+    uintptr_t end =
+        s->nelems == 1 ? s->base + s->elem_size : g.addr + s->elem_size;
     if (end - g.addr > OBLET_BYTES) {
         push(m, g.addr + OBLET_BYTES, s);
         end = g.addr + OBLET_BYTES;
@@ -375,7 +377,8 @@ static void marker_finish_locked(struct marker *m)
     mark.scanned_bytes += m->scanned_bytes;
 }
 
-/* ---- workers -------------------------------------------------------------- */
+/* ---- workers --------------------------------------------------------------
+ */
 
 static void *worker_main(void *arg)
 {

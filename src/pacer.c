@@ -19,8 +19,8 @@
 #define NO_LIMIT INT64_MAX
 /* Go's memoryLimitHeapGoalHeadroomPercent: keep 3 % of the limit spare. */
 #define LIMIT_HEADROOM_PERCENT 3
-#define TRIGGER_MIN 0.70
-#define TRIGGER_MAX 0.95
+#define TRIGGER_MIN            0.70
+#define TRIGGER_MAX            0.95
 
 static struct {
     _Atomic int64_t heap_live;
@@ -34,7 +34,7 @@ static struct {
     _Atomic double alloc_per_scan;
     _Atomic uint64_t last_scanned;
     _Atomic uint64_t expected_scan; /* scan work expected by this cycle */
-    _Atomic double assist_ratio; /* scan bytes owed per allocated byte */
+    _Atomic double assist_ratio;    /* scan bytes owed per allocated byte */
 } pacer;
 
 static uint64_t gogc_goal(int percent, uint64_t marked)
@@ -92,8 +92,8 @@ void pacer_init(int percent, int64_t memory_limit)
     atomic_store(&pacer.heap_live, 0);
     atomic_store(&pacer.heap_marked, 0);
     atomic_store(&pacer.percent, percent);
-    atomic_store(&pacer.memory_limit, memory_limit < 0 ? NO_LIMIT
-                                                       : memory_limit);
+    atomic_store(&pacer.memory_limit,
+                 memory_limit < 0 ? NO_LIMIT : memory_limit);
     atomic_store(&pacer.overhead, 0);
     atomic_store(&pacer.alloc_per_scan, 0.5);
     atomic_store(&pacer.last_scanned, 0);
@@ -109,10 +109,10 @@ void pacer_note_allocation(int64_t bytes)
 bool pacer_should_collect(bool stop_the_world)
 {
     int64_t live = atomic_load_explicit(&pacer.heap_live, memory_order_relaxed);
-    uint64_t at = stop_the_world
-                      ? atomic_load_explicit(&pacer.goal, memory_order_relaxed)
-                      : atomic_load_explicit(&pacer.trigger,
-                                             memory_order_relaxed);
+    uint64_t at =
+        stop_the_world
+            ? atomic_load_explicit(&pacer.goal, memory_order_relaxed)
+            : atomic_load_explicit(&pacer.trigger, memory_order_relaxed);
     return live > 0 && at != UINT64_MAX && (uint64_t)live >= at;
 }
 
@@ -150,9 +150,9 @@ void pacer_cycle_start(void)
 
 int64_t pacer_assist_debt(uint64_t bytes)
 {
-    return (int64_t)((double)bytes * atomic_load_explicit(
-                                         &pacer.assist_ratio,
-                                         memory_order_relaxed));
+    return (int64_t)((double)bytes *
+                     atomic_load_explicit(&pacer.assist_ratio,
+                                          memory_order_relaxed));
 }
 
 void pacer_cycle_end(uint64_t marked_bytes, uint64_t scanned_bytes,
@@ -205,8 +205,8 @@ int pacer_set_percent(int percent)
 {
     if (percent < 0)
         percent = -1;
-    int old = atomic_exchange_explicit(&pacer.percent, percent,
-                                       memory_order_relaxed);
+    int old =
+        atomic_exchange_explicit(&pacer.percent, percent, memory_order_relaxed);
     recompute();
     return old;
 }
@@ -231,20 +231,20 @@ void pacer_trace_cycle_start(uint64_t heap_live_start)
     if (!gc_config.pacertrace)
         return;
     char ratio[32], fractional[32];
-    trace_format_float(ratio, sizeof ratio,
-                       atomic_load_explicit(&pacer.assist_ratio,
-                                            memory_order_relaxed));
+    trace_format_float(
+        ratio, sizeof ratio,
+        atomic_load_explicit(&pacer.assist_ratio, memory_order_relaxed));
     trace_format_float(fractional, sizeof fractional, 0.0);
-    trace_line("pacer: assist ratio=%s (scan %llu MB in %llu->%llu MB) "
-               "workers=%u+%s",
-               ratio,
-               (unsigned long long)(atomic_load_explicit(
-                                        &pacer.heap_marked,
-                                        memory_order_relaxed) >>
-                                    20),
-               (unsigned long long)(heap_live_start >> 20),
-               (unsigned long long)(pacer_heap_goal() >> 20),
-               mark_worker_count(), fractional);
+    trace_line(
+        "pacer: assist ratio=%s (scan %llu MB in %llu->%llu MB) "
+        "workers=%u+%s",
+        ratio,
+        (unsigned long long)(atomic_load_explicit(&pacer.heap_marked,
+                                                  memory_order_relaxed) >>
+                             20),
+        (unsigned long long)(heap_live_start >> 20),
+        (unsigned long long)(pacer_heap_goal() >> 20), mark_worker_count(),
+        fractional);
 }
 
 void pacer_trace_cycle_end(const struct cycle_record *r)
@@ -255,23 +255,22 @@ void pacer_trace_cycle_end(const struct cycle_record *r)
      * utilization; its goal is 25 %. */
     uint64_t available = r->mark_ns * (uint64_t)os_cpu_count();
     unsigned utilization =
-        available ? (unsigned)((r->mark_cpu_ns + r->assist_ns) * 100 /
-                               available)
-                  : 0;
+        available
+            ? (unsigned)((r->mark_cpu_ns + r->assist_ns) * 100 / available)
+            : 0;
     uint64_t heap_work = r->heap_marked;
     char cons_mark[32];
-    trace_format_float(cons_mark, sizeof cons_mark,
-                       atomic_load_explicit(&pacer.alloc_per_scan,
-                                            memory_order_relaxed));
-    trace_line("pacer: %u%% CPU (25 exp.) for %llu+%llu+%llu B work (%llu B "
-               "exp.) in %llu B -> %llu B (\u2206goal %lld, cons/mark %s)",
-               utilization, (unsigned long long)heap_work,
-               (unsigned long long)r->stack_bytes,
-               (unsigned long long)r->global_bytes,
-               (unsigned long long)atomic_load_explicit(
-                   &pacer.expected_scan, memory_order_relaxed),
-               (unsigned long long)r->heap_live_start,
-               (unsigned long long)r->heap_live_end_mark,
-               (long long)r->heap_live_end_mark - (long long)r->cycle_goal,
-               cons_mark);
+    trace_format_float(
+        cons_mark, sizeof cons_mark,
+        atomic_load_explicit(&pacer.alloc_per_scan, memory_order_relaxed));
+    trace_line(
+        "pacer: %u%% CPU (25 exp.) for %llu+%llu+%llu B work (%llu B "
+        "exp.) in %llu B -> %llu B (\u2206goal %lld, cons/mark %s)",
+        utilization, (unsigned long long)heap_work,
+        (unsigned long long)r->stack_bytes, (unsigned long long)r->global_bytes,
+        (unsigned long long)atomic_load_explicit(&pacer.expected_scan,
+                                                 memory_order_relaxed),
+        (unsigned long long)r->heap_live_start,
+        (unsigned long long)r->heap_live_end_mark,
+        (long long)r->heap_live_end_mark - (long long)r->cycle_goal, cons_mark);
 }

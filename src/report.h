@@ -6,8 +6,7 @@
 #ifndef CGC_REPORT_H
 #define CGC_REPORT_H
 
-__attribute__((format(printf, 1, 2))) void report_warning(const char *fmt,
-                                                          ...);
+__attribute__((format(printf, 1, 2))) void report_warning(const char *fmt, ...);
 __attribute__((format(printf, 1, 2), noreturn)) void
 report_fatal(const char *fmt, ...);
 

@@ -31,10 +31,10 @@ static struct {
 
 void roots_take_totals(struct root_scan_totals *out)
 {
-    out->stack_bytes = atomic_exchange_explicit(&roots.stack_bytes, 0,
-                                                memory_order_relaxed);
-    out->global_bytes = atomic_exchange_explicit(&roots.global_bytes, 0,
-                                                 memory_order_relaxed);
+    out->stack_bytes =
+        atomic_exchange_explicit(&roots.stack_bytes, 0, memory_order_relaxed);
+    out->global_bytes =
+        atomic_exchange_explicit(&roots.global_bytes, 0, memory_order_relaxed);
 }
 
 static void count_stack(uint64_t bytes)
@@ -162,8 +162,8 @@ void roots_scan_thread(struct marker *m, struct gc_thread *t)
     count_stack(thread_ranges(t, grey_range, m));
 }
 
-void roots_for_each_range(void (*fn)(uintptr_t lo, uintptr_t hi,
-                                     bool is_stack, void *ctx),
+void roots_for_each_range(void (*fn)(uintptr_t lo, uintptr_t hi, bool is_stack,
+                                     void *ctx),
                           void *ctx)
 {
     for (struct gc_thread *t = threads_first(); t; t = t->next)
@@ -195,8 +195,7 @@ void roots_scan_registered(struct marker *m)
         bytes += roots.items[i].hi - roots.items[i].lo;
     }
     pthread_mutex_unlock(&roots.lock);
-    atomic_fetch_add_explicit(&roots.global_bytes, bytes,
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&roots.global_bytes, bytes, memory_order_relaxed);
 }
 
 void roots_scan_all_stopped(struct marker *m)

@@ -32,8 +32,8 @@ void roots_scan_thread(struct marker *m, struct gc_thread *t);
 
 /* Call fn on every root range: each stopped thread's stack parts
  * (is_stack) and each registered root. World stopped, registry locked. */
-void roots_for_each_range(void (*fn)(uintptr_t lo, uintptr_t hi,
-                                     bool is_stack, void *ctx),
+void roots_for_each_range(void (*fn)(uintptr_t lo, uintptr_t hi, bool is_stack,
+                                     void *ctx),
                           void *ctx);
 
 #endif

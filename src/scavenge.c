@@ -12,11 +12,11 @@
  */
 #include "scavenge.h"
 
+#include "env.h"
 #include "heap.h"
+#include "os.h"
 #include "pacer.h"
 #include "service.h"
-#include "env.h"
-#include "os.h"
 #include "thread_role.h"
 #include "trace.h"
 
@@ -148,10 +148,10 @@ void scavenge_stop_background(void)
 
 void scavenge_trace_cycle(bool forced)
 {
-    uint64_t bg = atomic_exchange_explicit(&scav.released_bg, 0,
-                                           memory_order_relaxed);
-    uint64_t eager = atomic_exchange_explicit(&scav.released_eager, 0,
-                                              memory_order_relaxed);
+    uint64_t bg =
+        atomic_exchange_explicit(&scav.released_bg, 0, memory_order_relaxed);
+    uint64_t eager =
+        atomic_exchange_explicit(&scav.released_eager, 0, memory_order_relaxed);
     if (!gc_config.scavtrace)
         return;
     struct heap_counters h;
@@ -159,7 +159,8 @@ void scavenge_trace_cycle(bool forced)
     unsigned util = retained ? (unsigned)(h.inuse * 100 / retained) : 0;
     trace_line("scav %llu KiB work (bg), %llu KiB work (eager), %llu KiB now, "
                "%u%% util%s",
-               (unsigned long long)(bg >> 10), (unsigned long long)(eager >> 10),
+               (unsigned long long)(bg >> 10),
+               (unsigned long long)(eager >> 10),
                (unsigned long long)(h.released >> 10), util,
                forced ? " (forced)" : "");
 }

@@ -16,11 +16,11 @@
 #include <cgc.h>
 
 #define NUM_SIZE_CLASSES GC_NUM_SIZE_CLASSES
-#define MAX_SMALL_SIZE 32768
+#define MAX_SMALL_SIZE   32768
 #define NUM_SPAN_CLASSES (NUM_SIZE_CLASSES * NUM_KINDS)
 /* Most objects a span can hold (8-byte objects in one page), which bounds
  * the per-span bitmaps. */
-#define SPAN_MAX_OBJECTS (PAGE_SIZE / 8)
+#define SPAN_MAX_OBJECTS  (PAGE_SIZE / 8)
 #define SPAN_BITMAP_WORDS (SPAN_MAX_OBJECTS / 64)
 
 struct size_class {

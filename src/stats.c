@@ -21,8 +21,8 @@
 #include <cgc.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <string.h>
 #include <stdlib.h>
+#include <string.h>
 
 static struct {
     _Atomic uint64_t small_frees[NUM_SIZE_CLASSES];
@@ -86,7 +86,7 @@ void stats_record_cycle(const struct cycle_record *r)
     uint64_t pause = r->stop_ns + r->term_ns;
     if (r->stop_the_world)
         pause += r->mark_ns;
-    uint64_t longest = r->stop_the_world ? pause
+    uint64_t longest = r->stop_the_world         ? pause
                        : r->stop_ns > r->term_ns ? r->stop_ns
                                                  : r->term_ns;
     stats.pause_ns[slot] = pause;
@@ -249,16 +249,15 @@ void stats_print_gctrace(const struct cycle_record *r)
     pthread_mutex_unlock(&stats.lock);
     double at = (double)(r->start_ns - gc_start_monotonic_ns()) / 1e9;
 
-    trace_line(
-        "gc %u @%.3fs %u%%: %s+%s+%s ms clock, %s+%s/%s/%s+%s ms cpu, "
-        "%llu->%llu->%llu MB, %llu MB goal, %llu MB stacks, %llu MB "
-        "globals, %u P%s",
-        n, at, percent, c1, c2, c3, u1, u2, u3, u4, u5,
-        (unsigned long long)(r->heap_live_start >> 20),
-        (unsigned long long)(r->heap_live_end_mark >> 20),
-        (unsigned long long)(r->heap_marked >> 20),
-        (unsigned long long)(r->heap_goal >> 20),
-        (unsigned long long)(r->stack_bytes >> 20),
-        (unsigned long long)(r->global_bytes >> 20), r->markers,
-        r->forced ? " (forced)" : "");
+    trace_line("gc %u @%.3fs %u%%: %s+%s+%s ms clock, %s+%s/%s/%s+%s ms cpu, "
+               "%llu->%llu->%llu MB, %llu MB goal, %llu MB stacks, %llu MB "
+               "globals, %u P%s",
+               n, at, percent, c1, c2, c3, u1, u2, u3, u4, u5,
+               (unsigned long long)(r->heap_live_start >> 20),
+               (unsigned long long)(r->heap_live_end_mark >> 20),
+               (unsigned long long)(r->heap_marked >> 20),
+               (unsigned long long)(r->heap_goal >> 20),
+               (unsigned long long)(r->stack_bytes >> 20),
+               (unsigned long long)(r->global_bytes >> 20), r->markers,
+               r->forced ? " (forced)" : "");
 }

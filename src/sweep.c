@@ -17,10 +17,10 @@
 #include "central.h"
 #include "env.h"
 #include "report.h"
-#include "thread_role.h"
 #include "scavenge.h"
 #include "service.h"
 #include "stats.h"
+#include "thread_role.h"
 #include "threads.h"
 
 #include <pthread.h>
@@ -75,8 +75,8 @@ static void clobber(struct span *s, uint32_t first, uint64_t dead)
 
 static enum sweep_result sweep_large(struct span *s)
 {
-    bool marked = atomic_load_explicit(&s->mark_bits[0],
-                                       memory_order_relaxed) & 1;
+    bool marked =
+        atomic_load_explicit(&s->mark_bits[0], memory_order_relaxed) & 1;
     bool freed = span_slot_freed(s, 0);
     if (!marked || freed) {
         if (gc_config.clobberfree)

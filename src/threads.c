@@ -14,10 +14,10 @@
 
 #include "barrier.h"
 #include "gc.h"
+#include "os.h"
 #include "report.h"
 #include "stats.h"
 #include "thread_role.h"
-#include "os.h"
 
 #include <cgc.h>
 #include <errno.h>
@@ -60,7 +60,7 @@ static struct {
     struct gc_thread *head;
     size_t count;
     pthread_mutex_t world_lock;
-    pthread_cond_t world_resumed; /* parked threads wait here */
+    pthread_cond_t world_resumed;  /* parked threads wait here */
     pthread_cond_t thread_stopped; /* the collector waits here */
 } threads = {
     .registry_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -287,8 +287,7 @@ void gc_safepoint_slow(void)
 {
     struct gc_thread *t = current_thread;
     if (!t ||
-        atomic_load_explicit(&t->state, memory_order_relaxed) !=
-            THREAD_RUNNING)
+        atomic_load_explicit(&t->state, memory_order_relaxed) != THREAD_RUNNING)
         return;
     int why = atomic_load_explicit(&gc_internal_safepoint_requested,
                                    memory_order_seq_cst);
@@ -368,8 +367,7 @@ void gc_blocking_begin(void)
     struct gc_thread *t = thread_current_or_attach();
     if (!t)
         return; /* cannot attach: nothing of ours to protect either */
-    if (atomic_load_explicit(&t->state, memory_order_relaxed) !=
-        THREAD_RUNNING)
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) != THREAD_RUNNING)
         report_fatal("gc_blocking_begin: already inside a blocking region "
                      "(regions do not nest)");
     enter_blocking(t);
@@ -415,9 +413,8 @@ void threads_stop_world(struct gc_thread *self)
         if (st == THREAD_RUNNING) {
             pthread_mutex_lock(&threads.world_lock);
             unsigned waited = 0;
-            while ((st = atomic_load_explicit(&t->state,
-                                              memory_order_seq_cst)) ==
-                   THREAD_RUNNING) {
+            while ((st = atomic_load_explicit(
+                        &t->state, memory_order_seq_cst)) == THREAD_RUNNING) {
                 struct timespec deadline;
                 clock_gettime(CLOCK_REALTIME, &deadline);
                 deadline.tv_sec += 1;
@@ -450,8 +447,8 @@ void threads_release_claim(struct gc_thread *t)
 void threads_start_world(void)
 {
     pthread_mutex_lock(&threads.world_lock);
-    atomic_fetch_and_explicit(&gc_internal_safepoint_requested,
-                              ~SAFEPOINT_STOP, memory_order_seq_cst);
+    atomic_fetch_and_explicit(&gc_internal_safepoint_requested, ~SAFEPOINT_STOP,
+                              memory_order_seq_cst);
     pthread_cond_broadcast(&threads.world_resumed);
     pthread_mutex_unlock(&threads.world_lock);
 }

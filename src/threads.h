@@ -34,8 +34,9 @@ enum thread_state {
 };
 
 /* Bits of gc_internal_safepoint_requested: why threads should poll. */
-#define SAFEPOINT_STOP 1      /* stop the world */
-#define SAFEPOINT_MARK_DUTY 2 /* scan your stack / flush your barrier buffer */
+#define SAFEPOINT_STOP      1 /* stop the world */
+#define SAFEPOINT_MARK_DUTY 2 /* scan your stack / flush your barrier buffer   \
+                               */
 
 /* Write-barrier buffer entries per thread (Go's wbBuf holds 512). */
 #define BARRIER_BUFFER_ENTRIES 512

@@ -37,8 +37,7 @@ static void witnesses_make(void)
 {
     for (size_t i = 0; i < NWIT; i++) {
         size_t sz = 16 + i * 40;
-        GC_WRITE(witness[i],
-                 (i % 8 == 7) ? gc_alloc(40000 + i) : gc_alloc(sz));
+        GC_WRITE(witness[i], (i % 8 == 7) ? gc_alloc(40000 + i) : gc_alloc(sz));
         fill_pattern(witness[i], gc_size(witness[i]), seed_of(witness[i]));
     }
 }
@@ -51,8 +50,7 @@ static void witnesses_check(const char *after)
     gc_collect();
     for (size_t i = 0; i < NWIT; i++) {
         void *w = witness[i];
-        CHECK(gc_base(w) == w, "after %s: live object %zu was freed", after,
-              i);
+        CHECK(gc_base(w) == w, "after %s: live object %zu was freed", after, i);
         size_t u = gc_size(w);
         CHECK(check_pattern(w, u, seed_of(w)) == u,
               "after %s: live object %zu was changed at byte %zu", after, i,
@@ -62,7 +60,8 @@ static void witnesses_check(const char *after)
     CHECK(p != NULL && gc_base(p) == p, "after %s: gc_alloc broken", after);
 }
 
-/* ---- size 0 ------------------------------------------------------------------ */
+/* ---- size 0
+ * ------------------------------------------------------------------ */
 
 static int cmp_ptr(const void *a, const void *b)
 {
@@ -92,36 +91,51 @@ static void test_size_zero(void **state)
     (void)state;
     enum { N = 100 };
     void *objs[N];
-    const char *names[] = {"gc_alloc(0)",         "gc_alloc_noscan(0)",
-                           "gc_calloc(0, 8)",     "gc_calloc(8, 0)",
-                           "gc_calloc(0, 0)",     "gc_realloc(NULL, 0)",
+    const char *names[] = {"gc_alloc(0)",     "gc_alloc_noscan(0)",
+                           "gc_calloc(0, 8)", "gc_calloc(8, 0)",
+                           "gc_calloc(0, 0)", "gc_realloc(NULL, 0)",
                            "gc_realloc(p, 0)"};
     for (int k = 0; k < 7; k++) {
         for (size_t i = 0; i < N; i++) {
             errno = 0;
             switch (k) {
-            case 0: objs[i] = gc_alloc(0); break;
-            case 1: objs[i] = gc_alloc_noscan(0); break;
-            case 2: objs[i] = gc_calloc(0, 8); break;
-            case 3: objs[i] = gc_calloc(8, 0); break;
-            case 4: objs[i] = gc_calloc(0, 0); break;
-            case 5: objs[i] = gc_realloc(NULL, 0); break;
-            default: objs[i] = gc_realloc(gc_alloc(32), 0); break;
+            case 0:
+                objs[i] = gc_alloc(0);
+                break;
+            case 1:
+                objs[i] = gc_alloc_noscan(0);
+                break;
+            case 2:
+                objs[i] = gc_calloc(0, 8);
+                break;
+            case 3:
+                objs[i] = gc_calloc(8, 0);
+                break;
+            case 4:
+                objs[i] = gc_calloc(0, 0);
+                break;
+            case 5:
+                objs[i] = gc_realloc(NULL, 0);
+                break;
+            default:
+                objs[i] = gc_realloc(gc_alloc(32), 0);
+                break;
             }
         }
         check_zero_sized(names[k], objs, N);
     }
 }
 
-/* ---- impossible sizes ------------------------------------------------------- */
+/* ---- impossible sizes -------------------------------------------------------
+ */
 
 static const size_t huge_sizes[] = {
     SIZE_MAX,
     SIZE_MAX - 1,
     SIZE_MAX / 2,
     SIZE_MAX / 2 + 1,
-    SIZE_MAX - 4095,           /* wraps when rounded to a 4 KiB page */
-    SIZE_MAX - 8191,           /* wraps when rounded to an 8 KiB page */
+    SIZE_MAX - 4095,            /* wraps when rounded to a 4 KiB page */
+    SIZE_MAX - 8191,            /* wraps when rounded to an 8 KiB page */
     SIZE_MAX - (64u << 20) + 1, /* wraps when rounded to a 64 MiB arena */
     (size_t)1 << 63,
     (size_t)1 << 50,
@@ -137,8 +151,8 @@ static void test_huge_sizes(void **state)
     gc_read_stats(&before);
     void *live = gc_alloc(64);
     fill_pattern(live, 64, 1);
-    const char *names[] = {"gc_alloc",        "gc_alloc_noscan",
-                           "gc_alloc_typed",  "gc_calloc(1, size)",
+    const char *names[] = {"gc_alloc",           "gc_alloc_noscan",
+                           "gc_alloc_typed",     "gc_calloc(1, size)",
                            "gc_calloc(size, 1)", "gc_realloc(NULL, size)",
                            "gc_realloc(p, size)"};
     for (size_t i = 0; i < NHUGE; i++) {
@@ -147,13 +161,27 @@ static void test_huge_sizes(void **state)
             void *r;
             errno = 0;
             switch (k) {
-            case 0: r = gc_alloc(sz); break;
-            case 1: r = gc_alloc_noscan(sz); break;
-            case 2: r = gc_alloc_typed(sz, t8); break;
-            case 3: r = gc_calloc(1, sz); break;
-            case 4: r = gc_calloc(sz, 1); break;
-            case 5: r = gc_realloc(NULL, sz); break;
-            default: r = gc_realloc(live, sz); break;
+            case 0:
+                r = gc_alloc(sz);
+                break;
+            case 1:
+                r = gc_alloc_noscan(sz);
+                break;
+            case 2:
+                r = gc_alloc_typed(sz, t8);
+                break;
+            case 3:
+                r = gc_calloc(1, sz);
+                break;
+            case 4:
+                r = gc_calloc(sz, 1);
+                break;
+            case 5:
+                r = gc_realloc(NULL, sz);
+                break;
+            default:
+                r = gc_realloc(live, sz);
+                break;
             }
             int e = errno;
             CHECK(r == NULL, "%s(%zu = 0x%zx) returned %p, expected NULL",
@@ -173,7 +201,8 @@ static void test_huge_sizes(void **state)
     witnesses_check("impossible allocation sizes");
 }
 
-/* ---- gc_free -------------------------------------------------------------- */
+/* ---- gc_free --------------------------------------------------------------
+ */
 
 /* Call gc_free(p) with stderr captured; return the number of lines it
  * printed and (through *naming) how many of them contain "gc_free". */
@@ -266,7 +295,8 @@ static void test_double_free(void **state)
     witnesses_check("double free");
 }
 
-/* ---- gc_size / gc_realloc on bad pointers ---------------------------------- */
+/* ---- gc_size / gc_realloc on bad pointers ----------------------------------
+ */
 
 static void test_size_of_bad_pointers(void **state)
 {
@@ -281,11 +311,12 @@ static void test_size_of_bad_pointers(void **state)
     const char *names[] = {"NULL", "a stack address", "a malloc pointer",
                            "a global", "a freed object (after gc_collect)"};
     for (size_t i = 0; i < 5; i++)
-        CHECK(gc_size(cases[i]) == 0, "gc_size(%s) = %zu, expected 0",
-              names[i], gc_size(cases[i]));
+        CHECK(gc_size(cases[i]) == 0, "gc_size(%s) = %zu, expected 0", names[i],
+              gc_size(cases[i]));
     unsigned char *p = gc_alloc(100);
-    CHECK(gc_size(p + 50) == gc_size(p), "gc_size(interior) = %zu, expected "
-                                         "%zu",
+    CHECK(gc_size(p + 50) == gc_size(p),
+          "gc_size(interior) = %zu, expected "
+          "%zu",
           gc_size(p + 50), gc_size(p));
     free(m);
 }
@@ -341,7 +372,8 @@ static void test_realloc_just_freed(void **state)
     CHECK_ERRNO(EINVAL, "gc_realloc(just freed)");
 }
 
-/* ---- types ----------------------------------------------------------------- */
+/* ---- types -----------------------------------------------------------------
+ */
 
 static void test_type_new_bad(void **state)
 {
@@ -431,7 +463,8 @@ static void test_read_stats_null(void **state)
     CHECK(s.mallocs > 0, "gc_read_stats after gc_read_stats(NULL) broken");
 }
 
-/* ---- aborts and refusals, in a re-executed child ----------------------------- */
+/* ---- aborts and refusals, in a re-executed child
+ * ----------------------------- */
 
 static const char *self_path = "/proc/self/exe";
 

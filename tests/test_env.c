@@ -33,10 +33,10 @@ struct spec {
 };
 
 struct outcome {
-    int ok;          /* the child exited 0 and sent both snapshots */
-    char how[128];   /* how the child ended */
-    char *err;       /* its stderr (valid until the next run) */
-    gc_stats a, b;   /* after the workload; at the end */
+    int ok;        /* the child exited 0 and sent both snapshots */
+    char how[128]; /* how the child ended */
+    char *err;     /* its stderr (valid until the next run) */
+    gc_stats a, b; /* after the workload; at the end */
 };
 
 static NOINLINE void garbage(size_t bytes)
@@ -154,7 +154,8 @@ static int plausible_default_workers(uint32_t got)
            got == default_workers_for(conf) || got == default_workers_for(aff);
 }
 
-/* ---- defaults and valid values -------------------------------------------- */
+/* ---- defaults and valid values --------------------------------------------
+ */
 
 static void test_defaults(void **state)
 {
@@ -170,8 +171,7 @@ static void test_defaults(void **state)
     CHECK(plausible_default_workers(o.b.mark_workers),
           "default mark_workers is %u; expected a quarter of the CPUs, at "
           "least 1 (%u for %ld online CPUs)",
-          o.b.mark_workers,
-          default_workers_for(sysconf(_SC_NPROCESSORS_ONLN)),
+          o.b.mark_workers, default_workers_for(sysconf(_SC_NPROCESSORS_ONLN)),
           sysconf(_SC_NPROCESSORS_ONLN));
     CHECK(o.b.num_forced_gc == 3, "3 gc_collect calls, num_forced_gc %u",
           o.b.num_forced_gc);
@@ -218,7 +218,8 @@ static void test_valid_values(void **state)
     }
 }
 
-/* ---- malformed values ----------------------------------------------------- */
+/* ---- malformed values -----------------------------------------------------
+ */
 
 static void expect_reported(const struct spec *s, const char *var,
                             struct outcome *o)
@@ -237,8 +238,8 @@ static void expect_reported(const struct spec *s, const char *var,
 static void test_percent_malformed(void **state)
 {
     (void)state;
-    static const char *bad[] = {"abc", "-5x", "", "12abc", "5.5",
-                                "99999999999999999999", "of"};
+    static const char *bad[] = {
+        "abc", "-5x", "", "12abc", "5.5", "99999999999999999999", "of"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct spec s = {bad[i], NULL, NULL, M_BASIC};
         struct outcome o;
@@ -274,15 +275,14 @@ static void test_workers_malformed(void **state)
 static void test_debug_malformed(void **state)
 {
     (void)state;
-    static const char *bad[] = {"gctrace=banana", "nonsense", "gctrace=",
-                                "=1", "gctrace=1x"};
+    static const char *bad[] = {"gctrace=banana", "nonsense", "gctrace=", "=1",
+                                "gctrace=1x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct spec s = {NULL, NULL, bad[i], M_BASIC};
         struct outcome o;
         expect_reported(&s, "CGC_DEBUG", &o);
         CHECK(count_lines(o.err, "cgc: ", NULL, NULL) == 1,
-              "[CGC_DEBUG=\"%s\"] more than one cgc: line:\n%s", bad[i],
-              o.err);
+              "[CGC_DEBUG=\"%s\"] more than one cgc: line:\n%s", bad[i], o.err);
         CHECK(count_lines(o.err, "gc ", NULL, NULL) == 0,
               "[CGC_DEBUG=\"%s\"] the default (no trace) was not used:\n%s",
               bad[i], o.err);
@@ -306,11 +306,12 @@ static void test_all_malformed_at_once(void **state)
     CHECK(count_lines(o.err, "cgc: ", NULL, NULL) == 3,
           "expected exactly 3 cgc: lines:\n%s", o.err);
     CHECK(o.b.gc_percent == 100 && plausible_default_workers(o.b.mark_workers),
-          "defaults not used: gc_percent %d, mark_workers %u",
-          o.b.gc_percent, o.b.mark_workers);
+          "defaults not used: gc_percent %d, mark_workers %u", o.b.gc_percent,
+          o.b.mark_workers);
 }
 
-/* ---- CGC_PERCENT=off ------------------------------------------------------ */
+/* ---- CGC_PERCENT=off ------------------------------------------------------
+ */
 
 static void test_percent_off(void **state)
 {
@@ -339,7 +340,8 @@ static void test_percent_off(void **state)
           (unsigned long long)o.b.heap_alloc);
 }
 
-/* ---- gctrace ------------------------------------------------------------------ */
+/* ---- gctrace
+ * ------------------------------------------------------------------ */
 
 #define NUM "[0-9]+(\\.[0-9]+)?"
 static const char *gctrace_re =

@@ -16,16 +16,14 @@ static void test_classes_follow_the_rule(void **state)
     CHECK(size_classes[0].size == 0, "class 0 stands for large objects");
     for (unsigned c = 1; c < NUM_SIZE_CLASSES; c++) {
         const struct size_class *k = &size_classes[c];
-        CHECK(k->size > size_classes[c - 1].size, "class %u not increasing",
-              c);
+        CHECK(k->size > size_classes[c - 1].size, "class %u not increasing", c);
         CHECK(k->size < 16 || k->size % 16 == 0,
               "class %u (%u bytes) breaks 16-byte alignment", c, k->size);
         size_t span = (size_t)k->npages * PAGE_SIZE;
         CHECK(k->nelems == span / k->size, "class %u object count", c);
         CHECK((span % k->size) * 8 <= span,
               "class %u wastes more than 1/8 of its span", c);
-        CHECK(k->nelems <= SPAN_MAX_OBJECTS, "class %u overflows bitmaps",
-              c);
+        CHECK(k->nelems <= SPAN_MAX_OBJECTS, "class %u overflows bitmaps", c);
         if (c > 1)
             CHECK((uint64_t)(k->size - size_classes[c - 1].size) * 8 <=
                       (uint64_t)size_classes[c - 1].size + 16 * 8,
@@ -43,10 +41,10 @@ static void test_size_to_class_is_smallest_fit(void **state)
     gc_init();
     for (size_t size = 1; size <= MAX_SMALL_SIZE; size++) {
         unsigned c = size_to_class(size);
-        CHECK(c >= 1 && c < NUM_SIZE_CLASSES, "size %zu -> class %u", size,
-              c);
-        CHECK(size_classes[c].size >= size, "size %zu -> class %u (%u) too "
-                                            "small",
+        CHECK(c >= 1 && c < NUM_SIZE_CLASSES, "size %zu -> class %u", size, c);
+        CHECK(size_classes[c].size >= size,
+              "size %zu -> class %u (%u) too "
+              "small",
               size, c, size_classes[c].size);
         CHECK(size_classes[c - 1].size < size || c == 1,
               "size %zu -> class %u but class %u (%u) fits", size, c, c - 1,
@@ -64,8 +62,9 @@ static void test_divide_magic_exact(void **state)
         for (uint64_t off = 0; off < span; off++) {
             uint32_t idx = (uint32_t)((off * k->magic) >> 32);
             if (idx != off / k->size) {
-                CHECK(false, "class %u (%u bytes): offset %llu -> %u, "
-                             "expected %llu",
+                CHECK(false,
+                      "class %u (%u bytes): offset %llu -> %u, "
+                      "expected %llu",
                       c, k->size, (unsigned long long)off, idx,
                       (unsigned long long)(off / k->size));
             }

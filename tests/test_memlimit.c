@@ -9,7 +9,7 @@
 #define _GNU_SOURCE
 #include "test_util.h"
 
-#define MiB ((uint64_t)1 << 20)
+#define MiB          ((uint64_t)1 << 20)
 #define LIVE_OBJECTS 25600 /* about 100 MiB of 1-7 KiB objects */
 
 static void *live[LIVE_OBJECTS];

@@ -23,24 +23,29 @@ static void check_object(const char *what, unsigned char *p, size_t req)
     CHECK(gc_base(p) == p, "%s(%zu): gc_base(start) = %p, expected %p", what,
           req, gc_base(p), (void *)p);
     if (u > 1) {
-        CHECK(gc_base(p + 1) == p, "%s(%zu): gc_base(start+1) = %p, "
-                                   "expected %p",
+        CHECK(gc_base(p + 1) == p,
+              "%s(%zu): gc_base(start+1) = %p, "
+              "expected %p",
               what, req, gc_base(p + 1), (void *)p);
-        CHECK(gc_base(p + u / 2) == p, "%s(%zu): gc_base(start+%zu) = %p, "
-                                       "expected %p",
+        CHECK(gc_base(p + u / 2) == p,
+              "%s(%zu): gc_base(start+%zu) = %p, "
+              "expected %p",
               what, req, u / 2, gc_base(p + u / 2), (void *)p);
-        CHECK(gc_size(p + u / 2) == u, "%s(%zu): gc_size(interior) = %zu, "
-                                       "expected %zu",
+        CHECK(gc_size(p + u / 2) == u,
+              "%s(%zu): gc_size(interior) = %zu, "
+              "expected %zu",
               what, req, gc_size(p + u / 2), u);
     }
-    CHECK(gc_base(p + u - 1) == p, "%s(%zu): gc_base(last usable byte, "
-                                   "start+%zu) = %p, expected %p",
+    CHECK(gc_base(p + u - 1) == p,
+          "%s(%zu): gc_base(last usable byte, "
+          "start+%zu) = %p, expected %p",
           what, req, u - 1, gc_base(p + u - 1), (void *)p);
     CHECK(gc_size(p + u - 1) == u, "%s(%zu): gc_size(last byte) = %zu", what,
           req, gc_size(p + u - 1));
     void *past = gc_base(p + u);
-    CHECK(past != p, "%s(%zu): gc_base(one past the end) returned the object "
-                     "itself",
+    CHECK(past != p,
+          "%s(%zu): gc_base(one past the end) returned the object "
+          "itself",
           what, req);
     CHECK(past == NULL || past == p + u,
           "%s(%zu): gc_base(one past the end, %p) = %p: neither NULL nor the "
@@ -113,14 +118,23 @@ static void test_not_heap_addresses(void **state)
     CHECK(m && big, "malloc failed");
     const char *literal = "a string literal";
     const void *cases[] = {
-        NULL,         &local,         local_buf + 100,  m,
-        (char *)m + 50, big,          (char *)big + 4096, &a_global_int,
-        a_global_buf, a_global_buf + 2048, literal,     (void *)&errno,
+        NULL,
+        &local,
+        local_buf + 100,
+        m,
+        (char *)m + 50,
+        big,
+        (char *)big + 4096,
+        &a_global_int,
+        a_global_buf,
+        a_global_buf + 2048,
+        literal,
+        (void *)&errno,
     };
     const char *names[] = {
-        "NULL",          "stack int",      "stack buffer",    "malloc",
-        "malloc+50",     "malloc 1 MiB",   "malloc 1 MiB+4K", "global int",
-        "global buffer", "global buf+2K",  "string literal",  "errno (TLS)",
+        "NULL",          "stack int",     "stack buffer",    "malloc",
+        "malloc+50",     "malloc 1 MiB",  "malloc 1 MiB+4K", "global int",
+        "global buffer", "global buf+2K", "string literal",  "errno (TLS)",
     };
     /* Make sure the heap exists while we ask. */
     void *obj = gc_alloc(64);
@@ -133,16 +147,20 @@ static void test_not_heap_addresses(void **state)
     }
     /* Arbitrary addresses far from anything. */
     static const uintptr_t wild[] = {
-        1,          4096,        0x7fff0000u,        (uintptr_t)1 << 40,
-        (uintptr_t)0x00007ffffffff000ull, (uintptr_t)0xffff800000000000ull,
-        UINTPTR_MAX, UINTPTR_MAX - 4095,
+        1,
+        4096,
+        0x7fff0000u,
+        (uintptr_t)1 << 40,
+        (uintptr_t)0x00007ffffffff000ull,
+        (uintptr_t)0xffff800000000000ull,
+        UINTPTR_MAX,
+        UINTPTR_MAX - 4095,
     };
     for (size_t i = 0; i < sizeof wild / sizeof wild[0]; i++) {
         const void *w = (const void *)wild[i];
         CHECK(gc_base(w) == NULL, "gc_base(%p) = %p, expected NULL", w,
               gc_base(w));
-        CHECK(gc_size(w) == 0, "gc_size(%p) = %zu, expected 0", w,
-              gc_size(w));
+        CHECK(gc_size(w) == 0, "gc_size(%p) = %zu, expected 0", w, gc_size(w));
     }
     free(m);
     free(big);
@@ -160,8 +178,9 @@ static void test_large_interior(void **state)
         size_t u = gc_size(p);
         /* Every page of the object maps back to it. */
         for (size_t off = 0; off < u; off += 4096) {
-            CHECK(gc_base(p + off) == p, "large %zu: gc_base(+%zu) = %p, "
-                                         "expected %p",
+            CHECK(gc_base(p + off) == p,
+                  "large %zu: gc_base(+%zu) = %p, "
+                  "expected %p",
                   s, off, gc_base(p + off), (void *)p);
             CHECK(gc_size(p + off) == u, "large %zu: gc_size(+%zu) = %zu", s,
                   off, gc_size(p + off));

@@ -20,9 +20,9 @@ static unsigned seed_of(const void *p)
 static void test_grow_and_shrink(void **state)
 {
     (void)state;
-    static const size_t steps[] = {1,    7,     8,     16,    100,   1000,
-                                   4096, 40000, 70000, 1u << 20, 3u << 20,
-                                   5000, 300,   17,    1};
+    static const size_t steps[] = {1,        7,    8,     16,    100,
+                                   1000,     4096, 40000, 70000, 1u << 20,
+                                   3u << 20, 5000, 300,   17,    1};
     unsigned char *p = gc_realloc(NULL, steps[0]);
     CHECK(p != NULL, "gc_realloc(NULL, 1) failed");
     fill_pattern(p, steps[0], 99);
@@ -33,17 +33,19 @@ static void test_grow_and_shrink(void **state)
         CHECK(q != NULL, "gc_realloc(%zu -> %zu) failed, errno %d", cur, ns,
               errno);
         CHECK(gc_base(q) == q, "gc_realloc result is not an object start");
-        CHECK(gc_size(q) >= ns, "gc_realloc(%zu -> %zu): gc_size %zu", cur,
-              ns, gc_size(q));
+        CHECK(gc_size(q) >= ns, "gc_realloc(%zu -> %zu): gc_size %zu", cur, ns,
+              gc_size(q));
         size_t keep = cur < ns ? cur : ns;
         size_t bad = check_pattern(q, keep, 99);
-        CHECK(bad == keep, "gc_realloc(%zu -> %zu): byte %zu of the kept "
-                           "contents changed",
+        CHECK(bad == keep,
+              "gc_realloc(%zu -> %zu): byte %zu of the kept "
+              "contents changed",
               cur, ns, bad);
         if (ns > cur) {
             size_t z = first_nonzero(q + cur, ns - cur);
-            CHECK(z == ns - cur, "gc_realloc(%zu -> %zu): grown byte %zu is "
-                                 "not zero",
+            CHECK(z == ns - cur,
+                  "gc_realloc(%zu -> %zu): grown byte %zu is "
+                  "not zero",
                   cur, ns, cur + z);
         }
         fill_pattern(q, ns, 99);
@@ -70,11 +72,12 @@ static void test_regrow_after_shrink_zeroes(void **state)
         for (size_t k = 0; k < s / 3; k++)
             CHECK(r[k] == 0xff, "size %zu: kept byte %zu changed", s, k);
         size_t z = first_nonzero(r + s / 3, s - s / 3);
-        CHECK(z == s - s / 3,
-              "size %zu: shrink to %zu then grow back: byte %zu (%s) is 0x%02x, "
-              "expected zero",
-              s, s / 3, s / 3 + z, r == p ? "resized in place" : "moved",
-              r[s / 3 + z]);
+        CHECK(
+            z == s - s / 3,
+            "size %zu: shrink to %zu then grow back: byte %zu (%s) is 0x%02x, "
+            "expected zero",
+            s, s / 3, s / 3 + z, r == p ? "resized in place" : "moved",
+            r[s / 3 + z]);
     }
 }
 
@@ -111,11 +114,11 @@ static void test_realloc_null_is_alloc(void **state)
     for (size_t s = 1; s < 5000; s += 123) {
         unsigned char *p = gc_realloc(NULL, s);
         CHECK(p != NULL, "gc_realloc(NULL, %zu) failed", s);
-        CHECK(gc_base(p) == p && gc_size(p) >= s, "gc_realloc(NULL, %zu) is "
-                                                  "not an object of that size",
+        CHECK(gc_base(p) == p && gc_size(p) >= s,
+              "gc_realloc(NULL, %zu) is "
+              "not an object of that size",
               s);
-        CHECK(first_nonzero(p, s) == s, "gc_realloc(NULL, %zu) not zeroed",
-              s);
+        CHECK(first_nonzero(p, s) == s, "gc_realloc(NULL, %zu) not zeroed", s);
     }
 }
 
@@ -155,7 +158,8 @@ static void test_realloc_enomem_untouched(void **state)
           "gc_realloc after a failed one did not work");
 }
 
-/* ---- scanning kind kept --------------------------------------------------- */
+/* ---- scanning kind kept ---------------------------------------------------
+ */
 
 struct tobj {
     void *ptr;
@@ -175,9 +179,8 @@ static NOINLINE void *new_target(uintptr_t *hidden)
 
 /* holders[i] = realloc'd noscan / typed / conservative objects holding
  * targets; keep[] must survive, drop[] must be reclaimed. */
-static NOINLINE void build_realloced(void **noscan, void **typed,
-                                     void **cons, uintptr_t *keep,
-                                     uintptr_t *drop)
+static NOINLINE void build_realloced(void **noscan, void **typed, void **cons,
+                                     uintptr_t *keep, uintptr_t *drop)
 {
     for (size_t i = 0; i < NKIND; i++) {
         void **n = gc_alloc_noscan(16);
@@ -209,8 +212,8 @@ static void test_realloc_keeps_kind(void **state)
     clear_stack();
     gc_collect();
     for (size_t i = 0; i < NKIND; i++)
-        CHECK(gc_base(noscan[i]) == noscan[i] && gc_base(typed[i]) ==
-                  typed[i] && gc_base(cons[i]) == cons[i],
+        CHECK(gc_base(noscan[i]) == noscan[i] &&
+                  gc_base(typed[i]) == typed[i] && gc_base(cons[i]) == cons[i],
               "a realloc'd holder held by the stack was reclaimed");
     size_t lost = 3 * NKIND - count_alive(keep, 3 * NKIND);
     CHECK(lost == 0,
@@ -242,7 +245,8 @@ static void test_noscan_realloc_growth(void **state)
     CHECK(gc_size(q) >= 5000, "noscan realloc too small");
 }
 
-/* ---- gc_strdup -------------------------------------------------------------- */
+/* ---- gc_strdup --------------------------------------------------------------
+ */
 
 static void test_strdup(void **state)
 {
@@ -268,8 +272,8 @@ static void test_strdup(void **state)
             src[k] = (char)('a' + k % 26);
         src[lens[i]] = '\0';
         char *c = gc_strdup(src);
-        CHECK(c != NULL && strcmp(c, src) == 0,
-              "gc_strdup of %zu chars wrong", lens[i]);
+        CHECK(c != NULL && strcmp(c, src) == 0, "gc_strdup of %zu chars wrong",
+              lens[i]);
         CHECK(gc_size(c) >= lens[i] + 1, "gc_strdup of %zu chars: size %zu",
               lens[i], gc_size(c));
         /* The copy is independent of the source. */
@@ -288,20 +292,21 @@ static void test_strdup(void **state)
     CHECK_ERRNO(EINVAL, "gc_strdup(NULL)");
 }
 
-/* ---- gc_calloc ------------------------------------------------------------- */
+/* ---- gc_calloc -------------------------------------------------------------
+ */
 
 static void test_calloc_zeroes(void **state)
 {
     (void)state;
-    static const size_t dims[][2] = {{1, 1},     {10, 100},  {3, 7},
-                                     {1000, 8},  {7, 4096},  {100, 1000},
+    static const size_t dims[][2] = {{1, 1},     {10, 100},    {3, 7},
+                                     {1000, 8},  {7, 4096},    {100, 1000},
                                      {1, 40000}, {2, 1u << 20}};
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
         size_t n = dims[i][0], sz = dims[i][1];
         unsigned char *p = gc_calloc(n, sz);
         CHECK(p != NULL, "gc_calloc(%zu, %zu) failed", n, sz);
-        CHECK(gc_size(p) >= n * sz, "gc_calloc(%zu, %zu): gc_size %zu", n,
-              sz, gc_size(p));
+        CHECK(gc_size(p) >= n * sz, "gc_calloc(%zu, %zu): gc_size %zu", n, sz,
+              gc_size(p));
         CHECK(first_nonzero(p, n * sz) == n * sz,
               "gc_calloc(%zu, %zu): byte %zu not zero", n, sz,
               first_nonzero(p, n * sz));
@@ -316,18 +321,19 @@ static void test_calloc_overflow(void **state)
         {SIZE_MAX, SIZE_MAX},
         {SIZE_MAX / 2, 3},
         {3, SIZE_MAX / 2},
-        {(SIZE_MAX / 16) + 2, 16},          /* wraps to 16 */
-        {16, (SIZE_MAX / 16) + 2},          /* wraps to 16 */
+        {(SIZE_MAX / 16) + 2, 16},                /* wraps to 16 */
+        {16, (SIZE_MAX / 16) + 2},                /* wraps to 16 */
         {((size_t)1 << 32) + 1, (size_t)1 << 32}, /* wraps to 4 GiB */
-        {(size_t)1 << 33, (size_t)1 << 31}, /* exactly 2^64: wraps to 0 */
-        {2, SIZE_MAX / 2 + 1},              /* exactly 2^64: wraps to 0 */
-        {1, SIZE_MAX},                      /* no wrap, too large */
+        {(size_t)1 << 33, (size_t)1 << 31},       /* exactly 2^64: wraps to 0 */
+        {2, SIZE_MAX / 2 + 1},                    /* exactly 2^64: wraps to 0 */
+        {1, SIZE_MAX},                            /* no wrap, too large */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         errno = 0;
         void *p = gc_calloc(bad[i][0], bad[i][1]);
-        CHECK(p == NULL, "gc_calloc(%zu, %zu) (product overflows) returned "
-                         "%p",
+        CHECK(p == NULL,
+              "gc_calloc(%zu, %zu) (product overflows) returned "
+              "%p",
               bad[i][0], bad[i][1], p);
         CHECK_ERRNO(ENOMEM, "gc_calloc overflow");
     }

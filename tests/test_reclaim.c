@@ -63,8 +63,8 @@ static void test_unreachable_reclaimed_with_stats(void **state)
           (unsigned long long)s0.mallocs, (unsigned long long)s1.mallocs);
     CHECK(s1.heap_alloc >= s0.heap_alloc + bytes,
           "heap_alloc went from %llu to %llu after allocating %zu bytes",
-          (unsigned long long)s0.heap_alloc,
-          (unsigned long long)s1.heap_alloc, bytes);
+          (unsigned long long)s0.heap_alloc, (unsigned long long)s1.heap_alloc,
+          bytes);
 
     clear_stack();
     gc_collect();
@@ -85,10 +85,11 @@ static void test_unreachable_reclaimed_with_stats(void **state)
           (unsigned long long)s1.frees, (unsigned long long)s2.frees);
     CHECK(s2.heap_alloc + bytes * 9 / 10 <= s1.heap_alloc,
           "heap_alloc only went from %llu to %llu after collecting %zu bytes",
-          (unsigned long long)s1.heap_alloc,
-          (unsigned long long)s2.heap_alloc, bytes);
-    CHECK(s2.num_gc == s1.num_gc + 1, "num_gc went from %u to %u over one "
-                                      "gc_collect",
+          (unsigned long long)s1.heap_alloc, (unsigned long long)s2.heap_alloc,
+          bytes);
+    CHECK(s2.num_gc == s1.num_gc + 1,
+          "num_gc went from %u to %u over one "
+          "gc_collect",
           s1.num_gc, s2.num_gc);
     CHECK(s2.num_forced_gc == s1.num_forced_gc + 1,
           "num_forced_gc went from %u to %u over one gc_collect",
@@ -121,12 +122,10 @@ static void test_large_reclaimed(void **state)
     gc_read_stats(&s2);
     gc_set_percent(prev);
     size_t alive = count_alive(hidden, N);
-    CHECK(alive <= 2, "%zu of %d unreachable large objects survived", alive,
-          N);
+    CHECK(alive <= 2, "%zu of %d unreachable large objects survived", alive, N);
     CHECK(s2.heap_alloc + 30 * 100 * 1024 <= s1.heap_alloc,
           "heap_alloc only went from %llu to %llu",
-          (unsigned long long)s1.heap_alloc,
-          (unsigned long long)s2.heap_alloc);
+          (unsigned long long)s1.heap_alloc, (unsigned long long)s2.heap_alloc);
     CHECK(s2.by_size[0].frees >= s1.by_size[0].frees + N - 2,
           "by_size[0] (large) frees went from %llu to %llu",
           (unsigned long long)s1.by_size[0].frees,
@@ -191,8 +190,9 @@ static void test_freed_not_resurrected(void **state)
         if (gc_base(locals[i]) == locals[i])
             live++;
     /* After gc_collect nothing was allocated, so no slot was reused. */
-    CHECK(live == 0, "%zu of %d gc_free'd objects still live after "
-                     "gc_collect (the stack still references them)",
+    CHECK(live == 0,
+          "%zu of %d gc_free'd objects still live after "
+          "gc_collect (the stack still references them)",
           live, N);
 }
 
@@ -284,8 +284,9 @@ static void test_automatic_collection_bounds_heap(void **state)
     (void)state;
     gc_collect();
     gc_read_stats(&s0);
-    CHECK(s0.gc_percent > 0, "automatic collection is off (gc_percent %d); "
-                             "this test needs it on",
+    CHECK(s0.gc_percent > 0,
+          "automatic collection is off (gc_percent %d); "
+          "this test needs it on",
           s0.gc_percent);
     const uint64_t total = scaled(512, 128) * MiB;
     uint64_t allocated = 0, max_heap = 0;
@@ -375,16 +376,16 @@ static void test_set_percent_off(void **state)
           (unsigned long long)(want / MiB), s2.num_gc - s1.num_gc);
     CHECK(s2.heap_alloc >= s1.heap_alloc + want * 9 / 10,
           "with collection off, heap_alloc went only from %llu to %llu",
-          (unsigned long long)s1.heap_alloc,
-          (unsigned long long)s2.heap_alloc);
+          (unsigned long long)s1.heap_alloc, (unsigned long long)s2.heap_alloc);
 
     /* Negative values all mean off and read back as -1. */
     CHECK(gc_set_percent(-7) == -1, "gc_set_percent(-7) did not return -1 "
                                     "(off)");
     CHECK(gc_set_percent(50) == -1, "gc_set_percent(50) did not return -1");
     gc_read_stats(&s1);
-    CHECK(s1.gc_percent == 50, "gc_percent reads %d after "
-                               "gc_set_percent(50)",
+    CHECK(s1.gc_percent == 50,
+          "gc_percent reads %d after "
+          "gc_set_percent(50)",
           s1.gc_percent);
     CHECK(gc_set_percent(p0) == 50, "gc_set_percent did not return 50");
 

@@ -12,7 +12,7 @@
 #include "test_util.h"
 
 #define LIST_LEN 100000
-#define MAGIC 0x5eedf00dcafe1234ull
+#define MAGIC    0x5eedf00dcafe1234ull
 
 struct node {
     struct node *next;
@@ -52,7 +52,8 @@ static void churn_and_collect(int rounds)
     }
 }
 
-/* ---- stack locals ---------------------------------------------------------- */
+/* ---- stack locals ----------------------------------------------------------
+ */
 
 static NOINLINE void fill_locals(void **locals, size_t n)
 {
@@ -77,16 +78,17 @@ static void test_stack_locals(void **state)
               "object %zu (%p) held by a stack local was reclaimed", i,
               locals[i]);
         size_t bad = check_pattern(locals[i], sz, seed_of(locals[i]));
-        CHECK(bad == sz, "object %zu (%p, %zu bytes) held by a stack local: "
-                         "byte %zu changed",
+        CHECK(bad == sz,
+              "object %zu (%p, %zu bytes) held by a stack local: "
+              "byte %zu changed",
               i, locals[i], sz, bad);
     }
 }
 
-/* ---- interior pointers ------------------------------------------------------- */
+/* ---- interior pointers
+ * ------------------------------------------------------- */
 
-static NOINLINE void fill_interior(char **interior, uintptr_t *hidden,
-                                   size_t n)
+static NOINLINE void fill_interior(char **interior, uintptr_t *hidden, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         size_t sz = (i % 7 == 0) ? 40000 + i : 16 + (i * 29) % 3000;
@@ -119,7 +121,8 @@ static void test_interior_pointers(void **state)
     }
 }
 
-/* ---- linked lists -------------------------------------------------------------- */
+/* ---- linked lists
+ * -------------------------------------------------------------- */
 
 /* Prepend LIST_LEN nodes, with garbage between them so that automatic
  * collections run while the list is built. */
@@ -145,8 +148,7 @@ static NOINLINE struct node *build_list(size_t n, int typed)
 
 /* Walk the list; expects values n-1 .. 0. Returns a description of the
  * first problem, or NULL. */
-static const char *verify_list(const struct node *head, size_t n,
-                               size_t *where)
+static const char *verify_list(const struct node *head, size_t n, size_t *where)
 {
     size_t i = 0;
     for (const struct node *nd = head; nd; nd = nd->next, i++) {
@@ -314,7 +316,8 @@ static void test_list_mutated_during_collections(void **state)
     }
 }
 
-/* ---- a binary tree ---------------------------------------------------------- */
+/* ---- a binary tree ----------------------------------------------------------
+ */
 
 struct tree {
     struct tree *left, *right;
@@ -366,7 +369,8 @@ static void test_binary_tree(void **state)
     }
 }
 
-/* ---- gc_memmove ------------------------------------------------------------- */
+/* ---- gc_memmove -------------------------------------------------------------
+ */
 
 static NOINLINE void **fill_by_memmove(size_t n, uintptr_t *hidden)
 {
@@ -409,8 +413,7 @@ static void test_gc_memmove(void **state)
         void *p = unhide(hidden[i]);
         CHECK(dst[i] == p, "gc_memmove copied word %zu wrong", i);
         CHECK(gc_base(p) == p && check_pattern(p, 32, seed_of(p)) == 32,
-              "object %zu held only through a gc_memmove'd array was lost",
-              i);
+              "object %zu held only through a gc_memmove'd array was lost", i);
     }
     /* Overlapping moves inside one object, both directions. */
     gc_memmove(dst + 1, dst, (n - 1) * sizeof *dst);

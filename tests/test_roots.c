@@ -13,7 +13,7 @@
 #define _GNU_SOURCE
 #include "test_util.h"
 
-#define NOBJ 256
+#define NOBJ     256
 #define OBJ_SIZE 40
 
 static void *g_objs[NOBJ];
@@ -60,11 +60,13 @@ static void expect_all_alive(const char *what, uintptr_t *hidden, size_t n)
         else if (check_pattern(p, OBJ_SIZE, seed_of(p)) != OBJ_SIZE)
             corrupt++;
     }
-    CHECK(lost == 0, "%s: %zu of %zu objects held by a registered root were "
-                     "reclaimed",
+    CHECK(lost == 0,
+          "%s: %zu of %zu objects held by a registered root were "
+          "reclaimed",
           what, lost, n);
-    CHECK(corrupt == 0, "%s: %zu of %zu objects held by a root lost their "
-                        "contents",
+    CHECK(corrupt == 0,
+          "%s: %zu of %zu objects held by a root lost their "
+          "contents",
           what, corrupt, n);
 }
 
@@ -91,14 +93,14 @@ static void test_global_root(void **state)
         churn(scaled(20000, 2000));
         expect_all_alive("registered global array", hidden, NOBJ);
     }
-    CHECK(gc_root_remove(g_objs) == 0, "gc_root_remove(g_objs) failed, errno "
-                                       "%d",
+    CHECK(gc_root_remove(g_objs) == 0,
+          "gc_root_remove(g_objs) failed, errno "
+          "%d",
           errno);
     /* The pointers are still in g_objs, which is no longer scanned. */
     clear_stack();
     gc_collect();
-    expect_mostly_reclaimed("global array after gc_root_remove", hidden,
-                            NOBJ);
+    expect_mostly_reclaimed("global array after gc_root_remove", hidden, NOBJ);
     memset(g_objs, 0, sizeof g_objs);
 }
 
@@ -115,8 +117,7 @@ static void test_global_struct_root(void **state)
 {
     (void)state;
     uintptr_t hidden;
-    CHECK(GC_ROOT(g_struct) == 0, "GC_ROOT(g_struct) failed, errno %d",
-          errno);
+    CHECK(GC_ROOT(g_struct) == 0, "GC_ROOT(g_struct) failed, errno %d", errno);
     fill_struct(&hidden);
     clear_stack();
     gc_collect();
@@ -221,26 +222,25 @@ static void test_root_overlap(void **state)
 {
     (void)state;
     static char buf[512] __attribute__((aligned(16)));
-    CHECK(gc_root_add(buf + 64, 64) == 0, "gc_root_add(buf+64, 64) failed, "
-                                          "errno %d",
+    CHECK(gc_root_add(buf + 64, 64) == 0,
+          "gc_root_add(buf+64, 64) failed, "
+          "errno %d",
           errno);
     struct {
         size_t off, len;
         const char *what;
     } bad[] = {
-        {64, 64, "the same range again"},
-        {32, 64, "overlapping its start"},
-        {96, 64, "overlapping its end"},
-        {80, 8, "inside it"},
-        {0, 256, "containing it"},
-        {127, 1, "its last byte"},
+        {64, 64, "the same range again"}, {32, 64, "overlapping its start"},
+        {96, 64, "overlapping its end"},  {80, 8, "inside it"},
+        {0, 256, "containing it"},        {127, 1, "its last byte"},
         {0, 65, "its first byte"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         errno = 0;
         int r = gc_root_add(buf + bad[i].off, bad[i].len);
-        CHECK(r == -1, "gc_root_add(buf+%zu, %zu) (%s of root [64,128)) "
-                       "returned %d, expected -1",
+        CHECK(r == -1,
+              "gc_root_add(buf+%zu, %zu) (%s of root [64,128)) "
+              "returned %d, expected -1",
               bad[i].off, bad[i].len, bad[i].what, r);
         CHECK_ERRNO(EINVAL, bad[i].what);
     }

@@ -18,7 +18,7 @@
 #define _GNU_SOURCE
 #include "test_util.h"
 
-#define NHOLD 200
+#define NHOLD       200
 #define TARGET_SIZE 48
 
 struct sets {
@@ -95,8 +95,9 @@ static void verify(const char *scenario, void **holders, size_t nhold,
             corrupt++;
         }
     }
-    CHECK(lost == 0, "%s: %zu of %zu targets that are referenced from scanned "
-                     "words were reclaimed",
+    CHECK(lost == 0,
+          "%s: %zu of %zu targets that are referenced from scanned "
+          "words were reclaimed",
           scenario, lost, s->nkeep);
     CHECK(corrupt == 0, "%s: %zu of %zu retained targets lost their contents",
           scenario, corrupt, s->nkeep);
@@ -130,7 +131,8 @@ static void test_noscan_not_scanned(void **state)
     sets_free(&s);
 }
 
-/* ---- typed ----------------------------------------------------------------- */
+/* ---- typed -----------------------------------------------------------------
+ */
 
 /* 32 bytes: pointers at 0 and 16, plain words at 8 and 24. */
 struct tobj {
@@ -241,8 +243,7 @@ static void test_typed_trailing_partial_element(void **state)
           "only %zu of %d objects had a trailing partial element; the test "
           "needs sizes whose usable size is not a whole number of elements",
           s.ndrop, NHOLD);
-    verify("typed array with a trailing partial element", holders, NHOLD,
-           &s);
+    verify("typed array with a trailing partial element", holders, NHOLD, &s);
     sets_free(&s);
 }
 

@@ -123,8 +123,8 @@ static void spike(int result_fd, void *arg)
         /* Two collections reclaim the spike; then only the scavenger. */
         gc_collect();
         gc_collect();
-        uint64_t target = out.live_bytes + out.baseline +
-                          (out.peak - out.baseline) / 4;
+        uint64_t target =
+            out.live_bytes + out.baseline + (out.peak - out.baseline) / 4;
         uint64_t start = mono_ns();
         while ((out.after_wait = rss_bytes()) > target &&
                mono_ns() - start < 60ull * 1000000000ull) {
@@ -182,14 +182,15 @@ static void test_background_scavenger_after_spike(void **state)
                   "scavenger brought RSS to %.0f MiB in %.1f s\n",
                   (double)o->baseline / MiB, (double)o->peak / MiB,
                   (double)o->after_wait / MiB, o->waited_s);
-    CHECK(o->after_wait <= o->live_bytes + o->baseline +
-                               (o->peak - o->baseline) / 4,
+    CHECK(o->after_wait <=
+              o->live_bytes + o->baseline + (o->peak - o->baseline) / 4,
           "after %.1f s the background scavenger left RSS at %.0f MiB, "
           "above live + 25%% of the spike",
           o->waited_s, (double)o->after_wait / MiB);
 }
 
-/* ---- traces ---------------------------------------------------------------- */
+/* ---- traces ----------------------------------------------------------------
+ */
 
 static void traces(int result_fd, void *arg)
 {
@@ -225,10 +226,10 @@ static size_t count_matching(const char *text, const char *pattern)
 
 #define FLOAT_RE "[+-][0-9]\\.[0-9]{6}e[+-][0-9]{3}"
 #define PACER_START_RE                                                         \
-    "^pacer: assist ratio=" FLOAT_RE " \\(scan [0-9]+ MB in [0-9]+->[0-9]+ "  \
+    "^pacer: assist ratio=" FLOAT_RE " \\(scan [0-9]+ MB in [0-9]+->[0-9]+ "   \
     "MB\\) workers=[0-9]+\\+" FLOAT_RE "$"
 #define PACER_END_RE                                                           \
-    "^pacer: [0-9]+% CPU \\([0-9]+ exp\\.\\) for [0-9]+\\+[0-9]+\\+[0-9]+ B " \
+    "^pacer: [0-9]+% CPU \\([0-9]+ exp\\.\\) for [0-9]+\\+[0-9]+\\+[0-9]+ B "  \
     "work \\([0-9]+ B exp\\.\\) in [0-9]+ B -> [0-9]+ B \\(\xe2\x88\x86goal "  \
     "-?[0-9]+, cons/mark " FLOAT_RE "\\)$"
 #define SCAV_RE                                                                \
@@ -246,8 +247,8 @@ static void test_pacer_and_scav_traces(void **state)
     size_t ends = count_matching(r.err, PACER_END_RE);
     size_t scavs = count_matching(r.err, SCAV_RE);
     CHECK(starts >= 2 && ends >= 2,
-          "pacer lines in Go's format: %zu start, %zu end. stderr:\n%s",
-          starts, ends, r.err);
+          "pacer lines in Go's format: %zu start, %zu end. stderr:\n%s", starts,
+          ends, r.err);
     CHECK(scavs >= 2, "scav lines in Go's format: %zu. stderr:\n%s", scavs,
           r.err);
     CHECK(count_matching(r.err, "^scav .* \\(forced\\)$") == 1,
@@ -257,7 +258,8 @@ static void test_pacer_and_scav_traces(void **state)
           "a pacer or scav line is not in Go's format:\n%s", r.err);
 }
 
-/* ---- handlers --------------------------------------------------------------- */
+/* ---- handlers ---------------------------------------------------------------
+ */
 
 struct seen {
     int lines, gc_lines;
@@ -327,12 +329,13 @@ static void test_trace_and_event_handlers(void **state)
           "with a handler, gctrace lines must not reach stderr (one line "
           "after removing it):\n%s",
           r.err);
-    CHECK(s->events[GC_EVENT_CYCLE_START] >= 5 &&
-              s->events[GC_EVENT_MARK_START] == s->events[GC_EVENT_CYCLE_START] &&
-              s->events[GC_EVENT_MARK_DONE] == s->events[GC_EVENT_CYCLE_START] &&
-              s->events[GC_EVENT_CYCLE_END] == s->events[GC_EVENT_CYCLE_START],
-          "events per kind: start %d, mark start %d, mark done %d, end %d",
-          s->events[0], s->events[1], s->events[2], s->events[3]);
+    CHECK(
+        s->events[GC_EVENT_CYCLE_START] >= 5 &&
+            s->events[GC_EVENT_MARK_START] == s->events[GC_EVENT_CYCLE_START] &&
+            s->events[GC_EVENT_MARK_DONE] == s->events[GC_EVENT_CYCLE_START] &&
+            s->events[GC_EVENT_CYCLE_END] == s->events[GC_EVENT_CYCLE_START],
+        "events per kind: start %d, mark start %d, mark done %d, end %d",
+        s->events[0], s->events[1], s->events[2], s->events[3]);
     CHECK(s->order_errors == 0, "%d events out of order", s->order_errors);
     CHECK(s->stats_reads == s->events[GC_EVENT_CYCLE_END],
           "gc_read_stats from the CYCLE_END handler saw num_gc == cycle %d "

@@ -35,8 +35,8 @@ static void test_size_at_least_requested(void **state)
         unsigned char *p = gc_alloc(s);
         CHECK(p != NULL, "gc_alloc(%zu) returned NULL (errno %d)", s, errno);
         size_t u = gc_size(p);
-        CHECK(u >= s, "gc_alloc(%zu): gc_size = %zu, smaller than requested",
-              s, u);
+        CHECK(u >= s, "gc_alloc(%zu): gc_size = %zu, smaller than requested", s,
+              u);
         CHECK(gc_base(p) == p, "gc_alloc(%zu): gc_base(p) = %p, p = %p", s,
               gc_base(p), (void *)p);
         /* The whole usable size belongs to the caller. */
@@ -126,11 +126,15 @@ static void test_small_classes_are_multiples(void **state)
         void *p = gc_alloc(s);
         size_t u = gc_size(p);
         if (u >= 16)
-            CHECK(u % 16 == 0, "gc_size(gc_alloc(%zu)) = %zu, not a multiple "
-                               "of 16", s, u);
+            CHECK(u % 16 == 0,
+                  "gc_size(gc_alloc(%zu)) = %zu, not a multiple "
+                  "of 16",
+                  s, u);
         else
-            CHECK(u % 8 == 0, "gc_size(gc_alloc(%zu)) = %zu, not a multiple "
-                              "of 8", s, u);
+            CHECK(u % 8 == 0,
+                  "gc_size(gc_alloc(%zu)) = %zu, not a multiple "
+                  "of 8",
+                  s, u);
     }
 }
 
@@ -138,9 +142,17 @@ static void test_large_objects(void **state)
 {
     (void)state;
     static const size_t sizes[] = {
-        SMALL_MAX + 1, 40000,           65536,           65537,
-        100000,        1u << 20,        (1u << 20) + 1,  3u << 20,
-        (3u << 20) + 5, 8u << 20,       (16u << 20) + 12345,
+        SMALL_MAX + 1,
+        40000,
+        65536,
+        65537,
+        100000,
+        1u << 20,
+        (1u << 20) + 1,
+        3u << 20,
+        (3u << 20) + 5,
+        8u << 20,
+        (16u << 20) + 12345,
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         size_t s = sizes[i];
@@ -151,17 +163,19 @@ static void test_large_objects(void **state)
         CHECK(u >= s, "gc_alloc(%zu): gc_size %zu < requested", s, u);
         CHECK(u <= s + s / 8 + 65536,
               "gc_alloc(%zu): gc_size %zu is far above the request", s, u);
-        CHECK(first_nonzero(p, s) == s,
-              "gc_alloc(%zu): byte %zu is not zero", s, first_nonzero(p, s));
+        CHECK(first_nonzero(p, s) == s, "gc_alloc(%zu): byte %zu is not zero",
+              s, first_nonzero(p, s));
         /* Writable over its whole usable size. */
         memset(p, 0x5c, u);
-        CHECK(gc_base(p + u - 1) == p, "gc_alloc(%zu): gc_base(last byte) = "
-                                       "%p, expected %p",
+        CHECK(gc_base(p + u - 1) == p,
+              "gc_alloc(%zu): gc_base(last byte) = "
+              "%p, expected %p",
               s, gc_base(p + u - 1), (void *)p);
         CHECK(gc_base(p + s / 2) == p, "gc_alloc(%zu): gc_base(middle) wrong",
               s);
-        CHECK(gc_size(p + s / 3) == u, "gc_alloc(%zu): gc_size(interior) = "
-                                       "%zu, expected %zu",
+        CHECK(gc_size(p + s / 3) == u,
+              "gc_alloc(%zu): gc_size(interior) = "
+              "%zu, expected %zu",
               s, gc_size(p + s / 3), u);
         void *q = gc_alloc_noscan(s);
         CHECK(q != NULL, "gc_alloc_noscan(%zu) returned NULL", s);

@@ -15,15 +15,15 @@
 #define _GNU_SOURCE
 #include "test_util.h"
 
-#define MiB ((uint64_t)1 << 20)
+#define MiB    ((uint64_t)1 << 20)
 #define ULL(x) ((unsigned long long)(x))
 
 static gc_stats s0, s1, s2;
 
 static void check_invariants(const gc_stats *s, const char *when)
 {
-    CHECK(s->alloc == s->heap_alloc, "%s: alloc %llu != heap_alloc %llu",
-          when, ULL(s->alloc), ULL(s->heap_alloc));
+    CHECK(s->alloc == s->heap_alloc, "%s: alloc %llu != heap_alloc %llu", when,
+          ULL(s->alloc), ULL(s->heap_alloc));
     CHECK(s->mallocs >= s->frees, "%s: mallocs %llu < frees %llu", when,
           ULL(s->mallocs), ULL(s->frees));
     CHECK(s->mallocs - s->frees == s->heap_objects,
@@ -64,8 +64,8 @@ static void check_invariants(const gc_stats *s, const char *when)
           ULL(f), ULL(s->frees));
     CHECK(s->gc_cpu_fraction >= 0.0 && s->gc_cpu_fraction <= 1.0,
           "%s: gc_cpu_fraction %f outside [0, 1]", when, s->gc_cpu_fraction);
-    CHECK(s->mark_workers >= 1 && s->mark_workers <= 64,
-          "%s: mark_workers %u", when, s->mark_workers);
+    CHECK(s->mark_workers >= 1 && s->mark_workers <= 64, "%s: mark_workers %u",
+          when, s->mark_workers);
     /* Last, so that a failure here does not hide the checks above. */
     CHECK(s->next_gc >= 4 * MiB, "%s: next_gc %llu < 4 MiB (4194304)", when,
           ULL(s->next_gc));
@@ -123,8 +123,9 @@ static void test_counters_grow_by_allocation(void **state)
           "%d live allocations moved heap_objects by %llu", N,
           ULL(s1.heap_objects - s0.heap_objects));
     int ci = size_class_index(&s1, usable);
-    CHECK(ci > 0, "no by_size entry has size %zu (the usable size of a "
-                  "100-byte object)",
+    CHECK(ci > 0,
+          "no by_size entry has size %zu (the usable size of a "
+          "100-byte object)",
           usable);
     CHECK(s1.by_size[ci].mallocs - s0.by_size[ci].mallocs >= N,
           "by_size[%d] (size %u) mallocs moved by %llu for %d allocations of "
@@ -184,8 +185,8 @@ static void test_by_size_table(void **state)
         uint32_t sz = s0.by_size[i].size;
         if (sz == 0)
             continue; /* unused trailing entries */
-        CHECK(sz > last, "by_size[%d].size %u not above the previous %u", i,
-              sz, last);
+        CHECK(sz > last, "by_size[%d].size %u not above the previous %u", i, sz,
+              last);
         CHECK(sz >= 16 ? sz % 16 == 0 : sz % 8 == 0,
               "by_size[%d].size %u breaks malloc alignment", i, sz);
         last = sz;
@@ -196,8 +197,8 @@ static void test_by_size_table(void **state)
     for (size_t s = 1; s <= last; s += (s < 1024 ? 1 : 61)) {
         void *p = gc_alloc(s);
         CHECK(size_class_index(&s0, gc_size(p)) > 0,
-              "gc_alloc(%zu) has usable size %zu, which is no listed class",
-              s, gc_size(p));
+              "gc_alloc(%zu) has usable size %zu, which is no listed class", s,
+              gc_size(p));
     }
 }
 
@@ -233,8 +234,8 @@ static void test_pause_and_time(void **state)
           "(CLOCK_REALTIME ns)",
           ULL(s0.last_gc), ULL(before), ULL(after));
     CHECK(s0.pause_end[idx] >= before && s0.pause_end[idx] <= after,
-          "pause_end[%u] %llu not within the gc_collect call [%llu, %llu]",
-          idx, ULL(s0.pause_end[idx]), ULL(before), ULL(after));
+          "pause_end[%u] %llu not within the gc_collect call [%llu, %llu]", idx,
+          ULL(s0.pause_end[idx]), ULL(before), ULL(after));
     CHECK(real_ns() - s0.last_gc < 5000000000ull, "last_gc too old");
     /* A second collection moves the ring. */
     gc_collect();

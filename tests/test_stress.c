@@ -20,9 +20,9 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#define THREADS 4
-#define SLOTS 64
-#define EDGES 4
+#define THREADS              4
+#define SLOTS                64
+#define EDGES                4
 #define MAX_NODES_PER_THREAD 20000
 
 struct node {
@@ -61,11 +61,12 @@ static uint64_t next_random(struct worker *w)
     return w->rng >> 17;
 }
 
-static void record_failure(struct worker *w, const char *what, const struct node *n)
+static void record_failure(struct worker *w, const char *what,
+                           const struct node *n)
 {
     if (atomic_fetch_add(&failures, 1) == 0)
-        snprintf(w->error, sizeof w->error, "thread %d: %s (node %p)",
-                 w->index, what, (const void *)n);
+        snprintf(w->error, sizeof w->error, "thread %d: %s (node %p)", w->index,
+                 what, (const void *)n);
 }
 
 static struct node *new_node(struct worker *w)
@@ -183,7 +184,8 @@ static size_t walk(struct worker *w)
     return v.count;
 }
 
-/* ---- mutations ------------------------------------------------------------ */
+/* ---- mutations ------------------------------------------------------------
+ */
 
 static NOINLINE void hold_across_blocking(struct worker *w)
 {
@@ -258,10 +260,9 @@ static void *worker_main(void *arg)
 static void test_graph_stress_under_checkmark(void **state)
 {
     (void)state;
-    const size_t offsets[] = {offsetof(struct node, edge[0]),
-                              offsetof(struct node, edge[1]),
-                              offsetof(struct node, edge[2]),
-                              offsetof(struct node, edge[3])};
+    const size_t offsets[] = {
+        offsetof(struct node, edge[0]), offsetof(struct node, edge[1]),
+        offsetof(struct node, edge[2]), offsetof(struct node, edge[3])};
     node_type = gc_type_new(sizeof(struct node), offsets, EDGES);
     CHECK(node_type != NULL, "gc_type_new");
     CHECK(gc_root_add(slots, sizeof slots) == 0, "gc_root_add");
@@ -271,8 +272,8 @@ static void test_graph_stress_under_checkmark(void **state)
     for (int i = 0; i < THREADS; i++) {
         workers[i].index = i;
         workers[i].rng = mix((uint64_t)i + 1);
-        CHECK(pthread_create(&workers[i].th, NULL, worker_main,
-                             &workers[i]) == 0,
+        CHECK(pthread_create(&workers[i].th, NULL, worker_main, &workers[i]) ==
+                  0,
               "pthread_create");
     }
     /* Run until enough cycles went by, within a time bound. */

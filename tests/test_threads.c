@@ -65,12 +65,14 @@ static void join_blocking(pthread_t th)
 static void check_workers(struct worker *w, size_t n, const char *what)
 {
     for (size_t i = 0; i < n; i++)
-        CHECK(w[i].errors == 0, "%s: thread %d reported %zu error(s); first: "
-                                "%s",
+        CHECK(w[i].errors == 0,
+              "%s: thread %d reported %zu error(s); first: "
+              "%s",
               what, w[i].id, w[i].errors, w[i].first_error);
 }
 
-/* ---- lists ---------------------------------------------------------------- */
+/* ---- lists ----------------------------------------------------------------
+ */
 
 static uint64_t tag(int thread, uint64_t round, uint64_t i)
 {
@@ -113,10 +115,11 @@ static const char *verify_list(const struct node *head, int thread,
     return i == n ? NULL : "list shorter than built";
 }
 
-/* ---- concurrent allocators ------------------------------------------------- */
+/* ---- concurrent allocators -------------------------------------------------
+ */
 
 #define NWORKERS 6
-#define KEEP 4
+#define KEEP     4
 
 static void *g_published[NWORKERS]; /* a root; each thread its own slot */
 static uint64_t g_published_round[NWORKERS];
@@ -140,11 +143,12 @@ static void *allocator_thread(void *arg)
         kept_round[r % KEEP] = r;
         for (int k = 0; k < KEEP && (uint64_t)k <= r; k++) {
             size_t where = 0;
-            const char *e = verify_list(kept[k], w->id, kept_round[k],
-                                        g_list_len, &where);
+            const char *e =
+                verify_list(kept[k], w->id, kept_round[k], g_list_len, &where);
             if (e)
-                worker_error(w, "round %llu: kept list of round %llu: node "
-                                "%zu: %s",
+                worker_error(w,
+                             "round %llu: kept list of round %llu: node "
+                             "%zu: %s",
                              (unsigned long long)r,
                              (unsigned long long)kept_round[k], where, e);
         }
@@ -184,8 +188,8 @@ static void test_concurrent_allocators(void **state)
         size_t where = 0;
         const char *e = verify_list(g_published[i], i, g_published_round[i],
                                     g_list_len, &where);
-        CHECK(e == NULL, "list published by exited thread %d: node %zu: %s",
-              i, where, e);
+        CHECK(e == NULL, "list published by exited thread %d: node %zu: %s", i,
+              where, e);
     }
     gc_read_stats(&s1);
     CHECK(s1.num_gc >= s0.num_gc + 5,
@@ -195,7 +199,8 @@ static void test_concurrent_allocators(void **state)
     memset(g_published, 0, sizeof g_published);
 }
 
-/* ---- hand-off between threads through a root -------------------------------- */
+/* ---- hand-off between threads through a root --------------------------------
+ */
 
 #define NHAND 1000
 static void *g_slots[NHAND]; /* root */
@@ -266,10 +271,11 @@ static void test_handoff_between_threads(void **state)
     CHECK(gc_root_remove(g_slots) == 0, "gc_root_remove");
 }
 
-/* ---- many short-lived threads ---------------------------------------------- */
+/* ---- many short-lived threads ----------------------------------------------
+ */
 
 #define NSHORT 2000
-#define BATCH 50
+#define BATCH  50
 static uintptr_t g_short_hidden[NSHORT];
 static atomic_int g_short_errors;
 
@@ -342,7 +348,8 @@ static void test_many_short_lived_threads(void **state)
           alive, NSHORT);
 }
 
-/* ---- explicit attach / detach ----------------------------------------------- */
+/* ---- explicit attach / detach -----------------------------------------------
+ */
 
 static atomic_int g_phase;
 #define NDET 64
@@ -380,7 +387,7 @@ static void *detaching_thread(void *arg)
         if (gc_base(fresh[i]) != fresh[i] || fresh[i][99] != 0x9a)
             worker_error(w, "object %d of the re-attached thread lost", i);
     (void)keep[0]; /* never dereferenced after detach */
-    return NULL;  /* exits attached: detached automatically */
+    return NULL;   /* exits attached: detached automatically */
 }
 
 static void *unattached_detach_thread(void *arg)
@@ -425,7 +432,8 @@ static void test_attach_detach_explicit(void **state)
     CHECK(gc_thread_attach() == 0, "second gc_thread_attach on main");
 }
 
-/* ---- a thread asleep in a blocking region ----------------------------------- */
+/* ---- a thread asleep in a blocking region -----------------------------------
+ */
 
 #define NSLEEP 100
 static atomic_int g_in_region;
@@ -456,8 +464,7 @@ static NOINLINE void sleeper_body(struct worker *w)
         if (gc_base(p) != p)
             worker_error(w, "object %zu on the sleeper's stack was freed", i);
         else if (check_pattern(p, 72, seed_of(p)) != 72)
-            worker_error(w, "object %zu on the sleeper's stack was changed",
-                         i);
+            worker_error(w, "object %zu on the sleeper's stack was changed", i);
     }
 }
 
@@ -519,7 +526,8 @@ static void test_blocking_thread_does_not_stall(void **state)
     check_workers(&w, 1, "sleeper");
 }
 
-/* ---- a thread that skips safepoints is named ------------------------------- */
+/* ---- a thread that skips safepoints is named -------------------------------
+ */
 
 static atomic_int g_late_started;
 
@@ -548,8 +556,7 @@ static void test_late_thread_is_named(void **state)
     struct worker w;
     memset(&w, 0, sizeof w);
     atomic_store(&g_late_started, 0);
-    CHECK(pthread_create(&w.th, NULL, late_thread, &w) == 0,
-          "pthread_create");
+    CHECK(pthread_create(&w.th, NULL, late_thread, &w) == 0, "pthread_create");
     while (!atomic_load(&g_late_started)) {
         gc_safepoint();
         usleep(1000);
@@ -569,7 +576,8 @@ static void test_late_thread_is_named(void **state)
     check_workers(&w, 1, "late thread");
 }
 
-/* ---- a thread spinning with gc_safepoint ------------------------------------- */
+/* ---- a thread spinning with gc_safepoint
+ * ------------------------------------- */
 
 static atomic_int g_spin_started, g_spin_stop;
 
@@ -628,10 +636,11 @@ static void test_spinning_thread_with_safepoints(void **state)
     check_workers(&w, 1, "spinner");
 }
 
-/* ---- concurrent gc_collect callers ------------------------------------------- */
+/* ---- concurrent gc_collect callers
+ * ------------------------------------------- */
 
 #define NCOLLECTORS 4
-#define COLLECTS 5
+#define COLLECTS    5
 
 static void *collector_thread(void *arg)
 {

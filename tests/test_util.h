@@ -29,7 +29,7 @@
 
 #include "cgc.h"
 
-#define NOINLINE __attribute__((noinline))
+#define NOINLINE  __attribute__((noinline))
 #define UNUSED_FN __attribute__((unused))
 
 /* A failed check prints the condition and a formatted explanation, then
@@ -37,7 +37,7 @@
 #define CHECK(cond, ...)                                                       \
     do {                                                                       \
         if (!(cond)) {                                                         \
-            print_error("%s:%d: check failed: %s\n  ", __FILE__, __LINE__,    \
+            print_error("%s:%d: check failed: %s\n  ", __FILE__, __LINE__,     \
                         #cond);                                                \
             print_error(__VA_ARGS__);                                          \
             print_error("\n");                                                 \
@@ -117,7 +117,8 @@ static UNUSED_FN size_t scaled(size_t n, size_t min)
     return r < min ? min : r;
 }
 
-/* ---- clocks ----------------------------------------------------------------- */
+/* ---- clocks -----------------------------------------------------------------
+ */
 
 static UNUSED_FN uint64_t mono_ns(void)
 {
@@ -133,7 +134,8 @@ static UNUSED_FN uint64_t real_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* ---- fill patterns ---------------------------------------------------------- */
+/* ---- fill patterns ----------------------------------------------------------
+ */
 
 /* A byte pattern that never forms a plausible pointer. */
 static inline unsigned char pattern_byte(size_t i, unsigned seed)
@@ -168,7 +170,8 @@ static UNUSED_FN size_t first_nonzero(const void *p, size_t n)
     return n;
 }
 
-/* ---- text ------------------------------------------------------------------- */
+/* ---- text -------------------------------------------------------------------
+ */
 
 static UNUSED_FN char *read_whole_fd(int fd, size_t *len_out)
 {
@@ -220,7 +223,8 @@ static UNUSED_FN size_t count_lines(const char *text, const char *prefix,
     return n;
 }
 
-/* ---- stderr capture ------------------------------------------------------- */
+/* ---- stderr capture -------------------------------------------------------
+ */
 
 struct capture {
     int saved_fd;
@@ -261,9 +265,9 @@ static UNUSED_FN char *capture_end(struct capture *c)
 /* ---- child processes ---------------------------------------------------- */
 
 struct child_result {
-    int status;      /* from waitpid */
-    char *err;       /* everything the child wrote on fd 2 */
-    void *data;      /* everything the child wrote on result_fd */
+    int status; /* from waitpid */
+    char *err;  /* everything the child wrote on fd 2 */
+    void *data; /* everything the child wrote on result_fd */
     size_t data_len;
 };
 
@@ -315,8 +319,7 @@ static UNUSED_FN void run_child(child_fn fn, void *arg, unsigned timeout_s,
 }
 
 /* How the child ended, for messages. */
-static UNUSED_FN const char *describe_status(int status, char *buf,
-                                             size_t size)
+static UNUSED_FN const char *describe_status(int status, char *buf, size_t size)
 {
     if (WIFEXITED(status))
         snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
@@ -343,7 +346,8 @@ static UNUSED_FN void write_all(int fd, const void *buf, size_t n)
     }
 }
 
-/* ---- stats ------------------------------------------------------------------ */
+/* ---- stats ------------------------------------------------------------------
+ */
 
 /* Index of the by_size entry whose size equals the usable size of a small
  * object of `size` bytes, or -1. */

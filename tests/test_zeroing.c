@@ -135,8 +135,8 @@ static void zero_after_reuse(size_t size, size_t n, int explicit_free)
             CHECK(reused > 0,
                   "%s(%zu) (%s): none of %zu new objects reused a slot of "
                   "the collected garbage",
-                  kind_name[k], size,
-                  explicit_free ? "gc_free" : "unreachable", n);
+                  kind_name[k], size, explicit_free ? "gc_free" : "unreachable",
+                  n);
         /* Dirty this round's objects and drop them: garbage for the next
          * round. */
         for (size_t i = 0; i < n; i++) {
@@ -176,8 +176,7 @@ static void test_zero_large_after_collect(void **state)
     (void)state;
     static const size_t sizes[] = {32769, 65536, 300000, 2u << 20};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        zero_after_reuse(sizes[i], sizes[i] > 1000000 ? 8 : scaled(40, 10),
-                         0);
+        zero_after_reuse(sizes[i], sizes[i] > 1000000 ? 8 : scaled(40, 10), 0);
 }
 
 static void test_zero_after_gc_free(void **state)
