@@ -146,6 +146,7 @@ static struct span *record_new(void)
      * pointer, so fields are reset individually, never with memset. */
     s->next = s->prev = NULL;
     s->released = 0;
+    s->releasing = 0;
     return s;
 }
 
@@ -289,7 +290,7 @@ static bool is_free_span(struct span *s)
 {
     return s &&
            atomic_load_explicit(&s->state, memory_order_relaxed) == SPAN_FREE &&
-           s->npages > 0;
+           s->npages > 0 && !s->releasing;
 }
 
 /* Put the run [s->base, +npages) on the free lists, merging neighbours in
@@ -494,9 +495,17 @@ void heap_free_span(struct span *s)
 }
 
 /* Release one free run; the lock is held. */
+/* Release a free run the caller took off the lists. The madvise runs
+ * without the heap lock (it may take milliseconds, and a thread that waits
+ * for the lock cannot reach a safepoint); meanwhile the run is on no list
+ * and marked `releasing`, so no allocation or merge touches it. */
 static uint64_t release_run(struct span *s)
 {
+    s->releasing = 1;
+    pthread_mutex_unlock(&heap.lock);
     os_release((void *)s->base, s->npages * PAGE_SIZE);
+    pthread_mutex_lock(&heap.lock);
+    s->releasing = 0;
     s->released = 1;
     s->needzero = 0; /* MADV_DONTNEED pages read back as zero */
     uint64_t bytes = s->npages * PAGE_SIZE;

@@ -45,6 +45,7 @@ struct span {
     uint8_t kind;
     uint8_t needzero;    /* memory may hold old data: zero on allocation */
     uint8_t released;    /* free span whose pages were given back to the OS */
+    uint8_t releasing;   /* off the free lists while being released */
     uint8_t black;       /* cached while marking: its free slots are marked */
     uint32_t black_free; /* free slots when they were marked black */
     _Atomic uint8_t state;

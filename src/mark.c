@@ -176,10 +176,25 @@ static inline void push(struct marker *m, uintptr_t addr, struct span *s)
     b->entries[b->count++] = (struct grey){addr, s};
 }
 
+/* Fold a marker's counters into the totals (lock held), so that the
+ * totals are complete whenever every marker is idle. */
+static void fold_counters_locked(struct marker *m)
+{
+    mark.marked_bytes += m->marked_bytes;
+    mark.scanned_bytes += m->scanned_bytes;
+    m->marked_bytes = m->scanned_bytes = 0;
+    if (m->cpu_mark) { /* a marker thread; helpers count their own time */
+        uint64_t now = os_thread_cpu_ns();
+        mark.cpu_ns += now - m->cpu_mark;
+        m->cpu_mark = now;
+    }
+}
+
 /* A marker's wait for work; NULL when marking is over. */
-static struct workbuf *get_work(void)
+static struct workbuf *get_work(struct marker *m)
 {
     pthread_mutex_lock(&mark.lock);
+    fold_counters_locked(m);
     mark.idle++;
     atomic_store_explicit(&mark.idle_hint, mark.idle, memory_order_relaxed);
     struct workbuf *b = NULL;
@@ -347,7 +362,7 @@ static void drain(struct marker *m)
         atomic_fetch_add_explicit(&mark.background_credit,
                                   (int64_t)(m->scanned_bytes - before),
                                   memory_order_relaxed);
-        struct workbuf *next = get_work();
+        struct workbuf *next = get_work(m);
         if (!next)
             return;
         pthread_mutex_lock(&mark.lock);
@@ -363,6 +378,7 @@ static void marker_init(struct marker *m)
     m->fifo_head = m->fifo_count = 0;
     m->marked_bytes = 0;
     m->scanned_bytes = 0;
+    m->cpu_mark = os_thread_cpu_ns();
 }
 
 /* Fold a marker's counters in and recycle or publish its buffer. */
@@ -373,8 +389,7 @@ static void marker_finish_locked(struct marker *m)
     else
         workbuf_recycle_locked(m->local);
     m->local = NULL;
-    mark.marked_bytes += m->marked_bytes;
-    mark.scanned_bytes += m->scanned_bytes;
+    fold_counters_locked(m);
 }
 
 /* ---- workers --------------------------------------------------------------
@@ -394,14 +409,12 @@ static void *worker_main(void *arg)
         seen = mark.cycle;
         pthread_mutex_unlock(&mark.lock);
 
-        uint64_t cpu0 = os_thread_cpu_ns();
         struct marker m;
         marker_init(&m);
         drain(&m);
 
         pthread_mutex_lock(&mark.lock);
         marker_finish_locked(&m);
-        mark.cpu_ns += os_thread_cpu_ns() - cpu0;
         mark.workers_finished++;
         pthread_cond_signal(&mark.workers_done);
     }
@@ -416,11 +429,13 @@ int mark_init(unsigned workers)
     mark.stop = false;
     mark.nworkers = 0;
     mark.cycle = 0;
+    mark.workers_finished = 0;
     for (unsigned i = 0; i < workers; i++) {
         if (pthread_create(&mark.threads[i], NULL, worker_main, NULL))
             break;
         mark.nworkers++;
     }
+    mark.workers_finished = mark.nworkers; /* none is in a cycle */
     return mark.nworkers == workers ? 0 : -1;
 }
 
@@ -448,8 +463,11 @@ unsigned mark_worker_count(void)
 }
 
 /* Start a cycle for the workers (and `extra` markers on other threads). */
+static void wait_workers_locked(void);
+
 static void start_locked(bool stop_the_world, unsigned extra)
 {
+    wait_workers_locked(); /* the last cycle's may still be leaving */
     mark.markers = mark.nworkers + extra;
     mark.idle = 0;
     mark.helpers = 0;
@@ -467,13 +485,18 @@ static void start_locked(bool stop_the_world, unsigned extra)
     pthread_cond_broadcast(&mark.cycle_start);
 }
 
-/* Wait for the workers to leave the cycle, then report. Spare buffers
- * beyond a small pool go back to malloc: a cycle with a huge grey queue
- * must not keep its peak in memory. */
-static void finish_locked(struct mark_result *out)
+/* Wait for the workers to leave the last cycle. */
+static void wait_workers_locked(void)
 {
     while (mark.workers_finished < mark.nworkers)
         pthread_cond_wait(&mark.workers_done, &mark.lock);
+}
+
+/* Report a cycle whose markers are all idle (their counters folded).
+ * Spare buffers beyond a small pool go back to malloc: a cycle with a huge
+ * grey queue must not keep its peak in memory. */
+static void finish_locked(struct mark_result *out)
+{
     unsigned kept = 0;
     for (struct workbuf **b = &mark.empty; *b;) {
         if (kept++ < SPARE_WORKBUFS) {
@@ -498,7 +521,6 @@ void mark_run(void (*roots)(struct marker *m, void *arg), void *arg,
     start_locked(true, 1);
     pthread_mutex_unlock(&mark.lock);
 
-    uint64_t cpu0 = os_thread_cpu_ns();
     struct marker m;
     marker_init(&m);
     roots(&m, arg);
@@ -506,7 +528,7 @@ void mark_run(void (*roots)(struct marker *m, void *arg), void *arg,
 
     pthread_mutex_lock(&mark.lock);
     marker_finish_locked(&m);
-    mark.cpu_ns += os_thread_cpu_ns() - cpu0;
+    wait_workers_locked();
     finish_locked(out);
     pthread_mutex_unlock(&mark.lock);
 }
@@ -528,6 +550,9 @@ void mark_wait_quiescent(void)
 
 void mark_end_concurrent(struct mark_result *out)
 {
+    /* Every worker is idle (quiescent) with its counters folded, so the
+     * totals are final: report them without waiting for the workers to
+     * wake up and leave, which would lengthen the pause. */
     pthread_mutex_lock(&mark.lock);
     mark.done = true;
     pthread_cond_broadcast(&mark.work_available);
@@ -544,6 +569,7 @@ void mark_helper_begin(struct marker *m)
     m->fifo_head = m->fifo_count = 0;
     m->marked_bytes = 0;
     m->scanned_bytes = 0;
+    m->cpu_mark = 0;
 }
 
 /* Put the FIFO's entries back in the buffer: they were popped, not

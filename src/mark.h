@@ -34,6 +34,7 @@ struct marker {
     unsigned fifo_head, fifo_count;
     uint64_t marked_bytes;  /* bytes of objects this marker greyed */
     uint64_t scanned_bytes; /* bytes of objects this marker scanned */
+    uint64_t cpu_mark;      /* thread CPU time already counted (workers) */
 };
 
 int mark_init(unsigned workers);
