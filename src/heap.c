@@ -215,6 +215,14 @@ void heap_meta_free(void *p, size_t bytes)
     pthread_mutex_unlock(&heap.lock);
 }
 
+/* The alloc + mark bitmap block of a span class. */
+static size_t bitmap_bytes(unsigned span_class)
+{
+    unsigned size_class = span_class / NUM_KINDS;
+    size_t n = size_class ? size_classes[size_class].nelems : 1;
+    return 2 * ((n + 63) / 64) * sizeof(uint64_t);
+}
+
 static size_t types_array_bytes(unsigned span_class)
 {
     unsigned size_class = span_class / NUM_KINDS;
@@ -388,7 +396,7 @@ static bool grow(size_t npages)
 /* ---- spans ------------------------------------------------------------- */
 
 static void span_init(struct span *s, unsigned span_class,
-                      const struct gc_type **types)
+                      const struct gc_type **types, _Atomic uint64_t *bitmaps)
 {
     unsigned size_class = span_class / NUM_KINDS;
     s->span_class = (uint16_t)span_class;
@@ -402,10 +410,9 @@ static void span_init(struct span *s, unsigned span_class,
         s->nelems = size_classes[size_class].nelems;
         s->magic = size_classes[size_class].magic;
     }
-    for (size_t i = 0; i < SPAN_BITMAP_WORDS; i++) {
-        atomic_store_explicit(&s->alloc_bits[i], 0, memory_order_relaxed);
-        atomic_store_explicit(&s->mark_bits[i], 0, memory_order_relaxed);
-    }
+    /* The bitmap block comes zeroed from meta_alloc_locked. */
+    s->alloc_bits = bitmaps;
+    s->mark_bits = bitmaps + (s->nelems + 63) / 64;
     atomic_store_explicit(&s->freed_bits, NULL, memory_order_relaxed);
     atomic_store_explicit(&s->free_index, 0, memory_order_relaxed);
     s->cache_base = 0;
@@ -420,10 +427,16 @@ static void span_init(struct span *s, unsigned span_class,
 struct span *heap_alloc_span(size_t npages, unsigned span_class)
 {
     pthread_mutex_lock(&heap.lock);
+    _Atomic uint64_t *bitmaps = meta_alloc_locked(bitmap_bytes(span_class));
+    if (!bitmaps) {
+        pthread_mutex_unlock(&heap.lock);
+        return NULL;
+    }
     const struct gc_type **types = NULL;
     if (span_class % NUM_KINDS == KIND_TYPED) {
         types = meta_alloc_locked(types_array_bytes(span_class));
         if (!types) {
+            meta_free_locked((void *)bitmaps, bitmap_bytes(span_class));
             pthread_mutex_unlock(&heap.lock);
             return NULL;
         }
@@ -440,6 +453,7 @@ struct span *heap_alloc_span(size_t npages, unsigned span_class)
         s = find_free_run(npages);
     if (!s) {
         meta_free_locked(types, types_array_bytes(span_class));
+        meta_free_locked((void *)bitmaps, bitmap_bytes(span_class));
         pthread_mutex_unlock(&heap.lock);
         return NULL;
     }
@@ -465,7 +479,7 @@ struct span *heap_alloc_span(size_t npages, unsigned span_class)
                                   memory_order_relaxed);
         s->released = 0;
     }
-    span_init(s, span_class, types);
+    span_init(s, span_class, types, bitmaps);
     map_pages(s, s);
     atomic_fetch_add_explicit(&heap.inuse, s->npages * PAGE_SIZE,
                               memory_order_relaxed);
@@ -481,6 +495,9 @@ void heap_free_span(struct span *s)
     if (s->types)
         meta_free_locked(s->types, types_array_bytes(s->span_class));
     s->types = NULL;
+    /* The bitmaps go back to the pool but stay mapped: a marker or lookup
+     * holding this record reads stale bits, never unmapped memory. */
+    meta_free_locked((void *)s->alloc_bits, bitmap_bytes(s->span_class));
     meta_free_locked((void *)atomic_exchange_explicit(&s->freed_bits, NULL,
                                                       memory_order_relaxed),
                      FREED_BITS_BYTES);

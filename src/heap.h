@@ -56,8 +56,11 @@ struct span {
     uint32_t alloc_count;        /* live objects as of the last sweep */
     uint64_t alloc_cache;        /* free slots from cache_base not yet used */
 
-    _Atomic uint64_t alloc_bits[SPAN_BITMAP_WORDS];
-    _Atomic uint64_t mark_bits[SPAN_BITMAP_WORDS];
+    /* One metadata block sized to the span's object count: alloc bits,
+     * then mark bits (bitmap_words each). Allocated and freed with the
+     * span, under heap_lock; never unmapped, so a stale read is safe. */
+    _Atomic uint64_t *alloc_bits;
+    _Atomic uint64_t *mark_bits;
     /* Set on the first gc_free into this span; cleared by its sweep. */
     _Atomic(_Atomic uint64_t *) freed_bits;
     /* KIND_TYPED spans: the type of each object slot. */
