@@ -140,23 +140,31 @@ static BU_UNUSED void bu_die(const char *fmt, ...)
     exit(2);
 }
 
+/* If argv[*i] is option `name` (as "--name V" or "--name=V"), return its
+ * value and advance *i past it; otherwise NULL. */
+static BU_UNUSED const char *bu_opt_value(int argc, char **argv, int *i,
+                                          const char *name)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strcmp(a, name) == 0) {
+        if (*i + 1 >= argc)
+            bu_die("%s: missing value", name);
+        return argv[++*i];
+    }
+    if (strncmp(a, name, n) == 0 && a[n] == '=')
+        return a + n + 1;
+    return NULL;
+}
+
 /* If argv[*i] is option `name`, store its value in *out, advance *i past
  * it and return 1; otherwise return 0. */
 static BU_UNUSED int bu_opt_long(int argc, char **argv, int *i,
                                  const char *name, long *out)
 {
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    const char *val;
-    if (strcmp(a, name) == 0) {
-        if (*i + 1 >= argc)
-            bu_die("%s: missing value", name);
-        val = argv[++*i];
-    } else if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        val = a + n + 1;
-    } else {
+    const char *val = bu_opt_value(argc, argv, i, name);
+    if (!val)
         return 0;
-    }
     char *end;
     errno = 0;
     long v = strtol(val, &end, 10);
@@ -169,18 +177,9 @@ static BU_UNUSED int bu_opt_long(int argc, char **argv, int *i,
 static BU_UNUSED int bu_opt_double(int argc, char **argv, int *i,
                                    const char *name, double *out)
 {
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    const char *val;
-    if (strcmp(a, name) == 0) {
-        if (*i + 1 >= argc)
-            bu_die("%s: missing value", name);
-        val = argv[++*i];
-    } else if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        val = a + n + 1;
-    } else {
+    const char *val = bu_opt_value(argc, argv, i, name);
+    if (!val)
         return 0;
-    }
     char *end;
     errno = 0;
     double v = strtod(val, &end);
