@@ -28,6 +28,8 @@
 #define _GNU_SOURCE 1
 #endif
 
+#include "benchutil.h"
+
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,6 +56,15 @@ struct bk_gc_info {
     double p99_pause_ms;   /* 99th percentile of the recorded pauses */
     double total_pause_ms; /* sum of the recorded pauses */
 };
+
+/* The collector's fields of a RESULT line. */
+static inline void bk_result_gc(const struct bk_gc_info *gi)
+{
+    bu_result_long("gcs", gi->gcs);
+    bu_result_double("max_pause_ms", gi->max_pause_ms, 3);
+    bu_result_double("p99_pause_ms", gi->p99_pause_ms, 3);
+    bu_result_double("total_pause_ms", gi->total_pause_ms, 3);
+}
 
 /* Position in the pause record, taken with bk_gc_mark(); 0 means "since the
  * program started". */

@@ -172,10 +172,7 @@ int main(int argc, char **argv)
     bu_result_long("depth", max_depth);
     bu_result_double("wall_s", (end - start) / 1e9, 3);
     bu_result_long("maxrss_kb", bu_maxrss_kb());
-    bu_result_long("gcs", gi.gcs);
-    bu_result_double("max_pause_ms", gi.max_pause_ms, 3);
-    bu_result_double("p99_pause_ms", gi.p99_pause_ms, 3);
-    bu_result_double("total_pause_ms", gi.total_pause_ms, 3);
+    bk_result_gc(&gi);
     bu_result_end();
     return 0;
 }

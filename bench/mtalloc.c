@@ -162,10 +162,7 @@ int main(int argc, char **argv)
     bu_result_long("maxrss_kb", bu_maxrss_kb());
     bu_result_double("ns_per_alloc", ns_per_alloc, 2);
     bu_result_double("mallocs_per_s", mallocs_per_s, 0);
-    bu_result_long("gcs", gi.gcs);
-    bu_result_double("max_pause_ms", gi.max_pause_ms, 3);
-    bu_result_double("p99_pause_ms", gi.p99_pause_ms, 3);
-    bu_result_double("total_pause_ms", gi.total_pause_ms, 3);
+    bk_result_gc(&gi);
     bu_result_end();
     return 0;
 }
