@@ -275,11 +275,19 @@ static CGC_NOINLINE void park(struct gc_thread *t)
     __builtin_unwind_init();
     t->parked_sp = threads_stack_pointer();
     pthread_mutex_lock(&threads.world_lock);
-    atomic_store_explicit(&t->state, THREAD_PARKED, memory_order_seq_cst);
-    pthread_cond_broadcast(&threads.thread_stopped);
-    while (stop_requested())
-        pthread_cond_wait(&threads.world_resumed, &threads.world_lock);
-    atomic_store_explicit(&t->state, THREAD_RUNNING, memory_order_seq_cst);
+    for (;;) {
+        atomic_store_explicit(&t->state, THREAD_PARKED, memory_order_seq_cst);
+        pthread_cond_broadcast(&threads.thread_stopped);
+        while (stop_requested())
+            pthread_cond_wait(&threads.world_resumed, &threads.world_lock);
+        /* Store RUNNING, then look at the flag again (the Dekker pattern of
+         * the file comment). A stop that began after our last look may have
+         * read PARKED and counted us stopped: it then sees RUNNING or we see
+         * its flag, and we park again before touching GC memory. */
+        atomic_store_explicit(&t->state, THREAD_RUNNING, memory_order_seq_cst);
+        if (!stop_requested())
+            break;
+    }
     pthread_mutex_unlock(&threads.world_lock);
 }
 

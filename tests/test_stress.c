@@ -1,18 +1,28 @@
 /*
  * test_stress.c — many threads mutate a random graph while the collector
- * marks concurrently, under CGC_DEBUG=gccheckmark=1 and a low CGC_PERCENT,
- * for hundreds of cycles.
+ * runs cycle after cycle (a low CGC_PERCENT), in the mode named on the
+ * command line: `test_stress concurrent|stoptheworld [checkmark]`. CTest
+ * runs all four combinations, so that no marking mode ships that no
+ * multi-threaded stress test runs.
  *
- * Each thread owns a graph hanging off its row of root slots. It allocates
- * nodes (conservative and typed), links them from slots or from reachable
- * nodes, unlinks edges, moves pointers between reachable nodes, copies edge
- * arrays with gc_memmove, drops whole subtrees, and sleeps inside blocking
- * regions holding a node only on its stack — every store through GC_WRITE.
- * Every node carries a checksum of its identity and a payload derived from
- * it; threads periodically walk everything reachable and verify each node,
- * and checkmark re-marks after every cycle and aborts if marking missed a
- * reachable object. The test asserts that no node was damaged or freed and
- * that the run went through many cycles.
+ * Each thread owns a graph hanging off its row of root slots, a malloc'd
+ * array registered with gc_root_add. It allocates nodes (conservative and
+ * typed) and pointer-free leaves of 16-512 bytes (gc_alloc_noscan), links
+ * them from slots or from reachable nodes, unlinks edges, moves pointers
+ * between reachable nodes (sometimes holding one only in a local across an
+ * allocation), copies edge arrays with gc_memmove, drops whole subtrees,
+ * and sleeps inside blocking regions holding a node only on its stack —
+ * every store through GC_WRITE. Every node and leaf carries a checksum of
+ * its identity and a payload derived from it; threads periodically walk
+ * everything reachable and verify each one; with `checkmark`, the
+ * collector re-marks after every cycle and aborts if marking missed a
+ * reachable object. The test asserts that nothing reachable was damaged or
+ * freed and that the run went through many cycles.
+ *
+ * The stop-the-world mode once lost objects here: a thread leaving a
+ * safepoint read "no stop requested" and then stored RUNNING, and a stop
+ * that began in between counted it stopped while it went on mutating
+ * (threads.c, park).
  */
 #define _GNU_SOURCE
 #include "test_util.h"
@@ -24,6 +34,9 @@
 #define SLOTS                64
 #define EDGES                4
 #define MAX_NODES_PER_THREAD 20000
+/* Leaves: pointer-free objects of 16..LEAF_MAX_BYTES bytes. */
+#define LEAF_MAX_BYTES 512
+#define LEAF_BIT       ((uint64_t)1 << 47)
 
 struct node {
     uint64_t id;
@@ -32,7 +45,15 @@ struct node {
     uint64_t payload[3];
 };
 
-static struct node *slots[THREADS][SLOTS]; /* one registered root */
+/* A leaf is a struct node prefix: id (with LEAF_BIT), check, then bytes
+ * derived from the id up to its size, which the id encodes. */
+struct leaf {
+    uint64_t id;
+    uint64_t check;
+    unsigned char bytes[];
+};
+
+static struct node **slots[THREADS]; /* malloc'd rows, each a root */
 static const gc_type *node_type;
 static atomic_int failures;
 static atomic_int stop;
@@ -69,6 +90,37 @@ static void record_failure(struct worker *w, const char *what,
                  what, (const void *)n);
 }
 
+static size_t leaf_size(uint64_t id)
+{
+    return 16 + (size_t)(mix(id) % (LEAF_MAX_BYTES - 15));
+}
+
+static unsigned char leaf_byte(uint64_t id, size_t i)
+{
+    return (unsigned char)(mix(id) >> (8 * (i % 8))) ^ (unsigned char)i;
+}
+
+static struct node *new_leaf(struct worker *w)
+{
+    uint64_t id = ((uint64_t)w->index << 48) | LEAF_BIT | w->next_id++;
+    size_t size = leaf_size(id);
+    struct leaf *l = gc_alloc_noscan(size);
+    if (!l) {
+        record_failure(w, "allocation failed", NULL);
+        return NULL;
+    }
+    l->id = id;
+    l->check = mix(id);
+    for (size_t i = 0; i < size - sizeof *l; i++)
+        l->bytes[i] = leaf_byte(id, i);
+    return (struct node *)l;
+}
+
+static bool is_leaf(const struct node *n)
+{
+    return (n->id & LEAF_BIT) != 0;
+}
+
 static struct node *new_node(struct worker *w)
 {
     struct node *n = (next_random(w) & 1)
@@ -90,23 +142,36 @@ static bool node_ok(const struct node *n, int owner)
     if (gc_base(n) != n || (int)(n->id >> 48) != owner ||
         n->check != mix(n->id))
         return false;
+    if (is_leaf(n)) {
+        const struct leaf *l = (const struct leaf *)n;
+        size_t size = leaf_size(l->id);
+        if (gc_size(l) < size)
+            return false;
+        for (size_t i = 0; i < size - sizeof *l; i++)
+            if (l->bytes[i] != leaf_byte(l->id, i))
+                return false;
+        return true;
+    }
     for (int i = 0; i < 3; i++)
         if (n->payload[i] != mix(n->id + (uint64_t)i + 1))
             return false;
     return true;
 }
 
-/* A random reachable node: a short random walk from a random slot. */
+/* A random reachable node (never a leaf): a short random walk from a
+ * random slot. */
 static struct node *random_node(struct worker *w)
 {
     struct node *n = slots[w->index][next_random(w) % SLOTS];
     for (int steps = (int)(next_random(w) % 6); n && steps > 0; steps--) {
+        if (is_leaf(n))
+            break;
         struct node *next = n->edge[next_random(w) % EDGES];
         if (!next)
             break;
         n = next;
     }
-    return n;
+    return n && !is_leaf(n) ? n : NULL;
 }
 
 /* ---- verification walk: DFS with a visited set ------------------------- */
@@ -166,6 +231,8 @@ static size_t walk(struct worker *w)
             record_failure(w, "a reachable node was damaged or freed", n);
             break;
         }
+        if (is_leaf(n))
+            continue;
         for (int e = 0; e < EDGES; e++) {
             if (!n->edge[e])
                 continue;
@@ -207,7 +274,7 @@ static void mutate(struct worker *w)
     unsigned op = (unsigned)(next_random(w) % 100);
     struct node **row = slots[w->index];
     if (op < 40) { /* allocate and link */
-        struct node *n = new_node(w);
+        struct node *n = (op % 4 == 0) ? new_leaf(w) : new_node(w);
         if (!n)
             return;
         struct node *at = random_node(w);
@@ -219,12 +286,27 @@ static void mutate(struct worker *w)
         struct node *x = random_node(w);
         if (x)
             GC_WRITE(x->edge[next_random(w) % EDGES], NULL);
-    } else if (op < 75) { /* move a pointer between reachable nodes */
+    } else if (op < 70) { /* move a pointer between reachable nodes */
         struct node *x = random_node(w), *y = random_node(w);
         if (x && y) {
             unsigned j = (unsigned)(next_random(w) % EDGES);
             GC_WRITE(x->edge[next_random(w) % EDGES], y->edge[j]);
             GC_WRITE(y->edge[j], NULL);
+        }
+    } else if (op < 75) { /* ...holding it only in a local meanwhile */
+        struct node *y = random_node(w);
+        if (y) {
+            unsigned j = (unsigned)(next_random(w) % EDGES);
+            struct node *held = y->edge[j];
+            GC_WRITE(y->edge[j], NULL);
+            struct node *fresh = new_node(w); /* may run a whole cycle */
+            struct node *x = random_node(w);
+            if (fresh && x) {
+                GC_WRITE(fresh->edge[0], held);
+                GC_WRITE(x->edge[next_random(w) % EDGES], fresh);
+            } else if (held && !node_ok(held, w->index)) {
+                record_failure(w, "a node held in a local was lost", held);
+            }
         }
     } else if (op < 85) { /* cross link (cycles, shared subgraphs) */
         struct node *x = random_node(w), *y = random_node(w);
@@ -257,7 +339,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void test_graph_stress_under_checkmark(void **state)
+static void test_graph_stress(void **state)
 {
     (void)state;
     const size_t offsets[] = {
@@ -265,7 +347,12 @@ static void test_graph_stress_under_checkmark(void **state)
         offsetof(struct node, edge[2]), offsetof(struct node, edge[3])};
     node_type = gc_type_new(sizeof(struct node), offsets, EDGES);
     CHECK(node_type != NULL, "gc_type_new");
-    CHECK(gc_root_add(slots, sizeof slots) == 0, "gc_root_add");
+    for (int i = 0; i < THREADS; i++) {
+        slots[i] = calloc(SLOTS, sizeof *slots[i]);
+        CHECK(slots[i] != NULL, "calloc");
+        CHECK(gc_root_add(slots[i], SLOTS * sizeof *slots[i]) == 0,
+              "gc_root_add");
+    }
 
     struct worker workers[THREADS];
     memset(workers, 0, sizeof workers);
@@ -308,16 +395,31 @@ static void test_graph_stress_under_checkmark(void **state)
                   s.num_gc - first, (unsigned long)atomic_load(&total_ops),
                   (unsigned long)atomic_load(&total_walks),
                   (double)s.pause_max_ns / 1e6);
-    gc_root_remove(slots);
+    for (int i = 0; i < THREADS; i++) {
+        CHECK(gc_root_remove(slots[i]) == 0, "gc_root_remove");
+        free(slots[i]);
+    }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    /* Before the collector starts: verify every cycle, and cycle often. */
-    setenv("CGC_DEBUG", "gccheckmark=1", 1);
+    bool stop_the_world = argc > 1 && strcmp(argv[1], "stoptheworld") == 0;
+    bool checkmark = argc > 2 && strcmp(argv[2], "checkmark") == 0;
+    if (argc < 2 || (!stop_the_world && strcmp(argv[1], "concurrent")) ||
+        (argc > 2 && !checkmark)) {
+        fprintf(stderr,
+                "usage: %s concurrent|stoptheworld [checkmark]\n", argv[0]);
+        return 2;
+    }
+    /* Before the collector starts: the mode, and cycle often. */
+    char debug[64];
+    snprintf(debug, sizeof debug, "gcstoptheworld=%d,gccheckmark=%d",
+             stop_the_world, checkmark);
+    setenv("CGC_DEBUG", debug, 1);
     setenv("CGC_PERCENT", "5", 1);
+    print_message("mode: CGC_DEBUG=%s\n", debug);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_graph_stress_under_checkmark),
+        cmocka_unit_test(test_graph_stress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
