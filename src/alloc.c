@@ -142,9 +142,14 @@ static void *alloc_object(size_t size, enum object_kind kind,
         errno = ENOMEM;
         return NULL;
     }
-    if (likely(size <= MAX_SMALL_SIZE))
-        return alloc_small(t, size ? size : 1, kind, type);
-    return alloc_large(t, size, kind, type);
+    /* Inside cgc while the span cache is updated: a preemption signal must
+     * not stop the thread with its cache half-written (threads.h). */
+    threads_library_enter(t);
+    void *p = likely(size <= MAX_SMALL_SIZE)
+                  ? alloc_small(t, size ? size : 1, kind, type)
+                  : alloc_large(t, size, kind, type);
+    threads_library_leave(t);
+    return p;
 }
 
 void *gc_alloc(size_t size)
@@ -231,7 +236,7 @@ static struct span *object_at(const void *p, uint32_t *idx)
     return s;
 }
 
-void *gc_realloc(void *p, size_t size)
+static void *realloc_object(void *p, size_t size)
 {
     if (!p)
         return gc_alloc(size);
@@ -260,6 +265,14 @@ void *gc_realloc(void *p, size_t size)
     return q;
 }
 
+void *gc_realloc(void *p, size_t size)
+{
+    struct gc_thread *self = threads_enter_library();
+    void *q = realloc_object(p, size);
+    threads_leave_library(self);
+    return q;
+}
+
 char *gc_strdup(const char *s)
 {
     if (!s) {
@@ -273,10 +286,8 @@ char *gc_strdup(const char *s)
     return copy;
 }
 
-void gc_free(void *p)
+static void free_object(void *p)
 {
-    if (!p)
-        return;
     uint32_t idx;
     struct span *s = object_at(p, &idx);
     if (!s) {
@@ -305,6 +316,15 @@ void gc_free(void *p)
         report_warning("gc_free(%p): object already freed (double free); "
                        "ignored",
                        p);
+}
+
+void gc_free(void *p)
+{
+    if (!p)
+        return;
+    struct gc_thread *self = threads_enter_library();
+    free_object(p);
+    threads_leave_library(self);
 }
 
 size_t gc_size(const void *p)

@@ -76,8 +76,11 @@ void gc_write_barrier_slow(void *const *slot, const void *value)
     struct gc_thread *t = thread_current_or_attach();
     if (!t)
         return;
+    /* A signal must not stop us with the buffer half-appended. */
+    threads_library_enter(t);
     record(t, read_slot(slot));
     record(t, (uintptr_t)value);
+    threads_library_leave(t);
 }
 
 void gc_memmove(void *dst, const void *src, size_t n)
@@ -86,6 +89,7 @@ void gc_memmove(void *dst, const void *src, size_t n)
                                   memory_order_relaxed)) {
         struct gc_thread *t = thread_current_or_attach();
         if (t) {
+            threads_library_enter(t);
             /* Shade every word that may be a pointer, old and new. */
             uintptr_t d = round_up((uintptr_t)dst, sizeof(void *));
             for (; d + sizeof(void *) <= (uintptr_t)dst + n;
@@ -95,6 +99,7 @@ void gc_memmove(void *dst, const void *src, size_t n)
             for (; s + sizeof(void *) <= (uintptr_t)src + n;
                  s += sizeof(void *))
                 record(t, read_slot((const void *)s));
+            threads_library_leave(t);
         }
     }
     memmove(dst, src, n);

@@ -8,11 +8,13 @@
  * stored without the write barrier: it would be freed while reachable.
  * Stacks are scanned conservatively and may hold stale words naming dead
  * objects, so an unmarked object referenced only from a stack is not
- * reported (and not followed).
+ * reported (and not followed). Its tables are mapped directly, not
+ * malloc'd: it runs with threads stopped, perhaps inside malloc.
  */
 #include "checkmark.h"
 
 #include "heap.h"
+#include "os.h"
 #include "report.h"
 #include "roots.h"
 
@@ -39,7 +41,7 @@ static size_t slot_of(uintptr_t obj, size_t capacity)
 static void set_grow(void)
 {
     size_t capacity = check.capacity ? check.capacity * 2 : 1 << 16;
-    uintptr_t *set = calloc(capacity, sizeof *set);
+    uintptr_t *set = os_map(capacity * sizeof *set);
     if (!set)
         report_fatal("gccheckmark: out of memory for the side set");
     for (size_t i = 0; i < check.capacity; i++) {
@@ -51,7 +53,8 @@ static void set_grow(void)
             j = (j + 1) & (capacity - 1);
         set[j] = obj;
     }
-    free(check.set);
+    if (check.set)
+        os_unmap(check.set, check.capacity * sizeof *set);
     check.set = set;
     check.capacity = capacity;
 }
@@ -77,9 +80,13 @@ static void stack_push(uintptr_t obj, struct span *s)
     if (check.depth == check.stack_capacity) {
         size_t capacity =
             check.stack_capacity ? check.stack_capacity * 2 : 1 << 12;
-        struct pending *stack = realloc(check.stack, capacity * sizeof *stack);
+        struct pending *stack = os_map(capacity * sizeof *stack);
         if (!stack)
             report_fatal("gccheckmark: out of memory for the traversal");
+        if (check.stack) {
+            memcpy(stack, check.stack, check.depth * sizeof *stack);
+            os_unmap(check.stack, check.stack_capacity * sizeof *stack);
+        }
         check.stack = stack;
         check.stack_capacity = capacity;
     }
@@ -153,7 +160,9 @@ void checkmark_verify(void)
     roots_for_each_range(visit_root, NULL);
     while (check.depth)
         scan_object(check.stack[--check.depth]);
-    free(check.set);
-    free(check.stack);
+    if (check.set)
+        os_unmap(check.set, check.capacity * sizeof *check.set);
+    if (check.stack)
+        os_unmap(check.stack, check.stack_capacity * sizeof *check.stack);
     memset(&check, 0, sizeof check);
 }

@@ -1,8 +1,8 @@
 /*
- * env.c — parsing CGC_PERCENT, CGC_WORKERS and CGC_DEBUG (like Go's GOGC and
- * GODEBUG). Parsing is strict: a value with trailing junk, out of range or
- * empty is malformed, reported once with the variable's name, and the
- * default is used instead.
+ * env.c — parsing CGC_PERCENT, CGC_MEMLIMIT, CGC_WORKERS, CGC_SIGNAL and
+ * CGC_DEBUG (like Go's GOGC, GOMEMLIMIT and GODEBUG). Parsing is strict: a
+ * value with trailing junk, out of range or empty is malformed, reported once
+ * with the variable's name, and the default is used instead.
  */
 #include "env.h"
 
@@ -11,6 +11,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,6 +111,76 @@ static void read_workers(struct gc_config *c)
                        s, MAX_WORKERS, fallback);
 }
 
+/* The preemption signal's default: a real-time signal that the Boehm
+ * collector (SIGPWR, SIGXCPU), Go (SIGURG), the JVM (SIGUSR2, SIGQUIT),
+ * .NET (SIGRTMIN), glibc (the two below SIGRTMIN) and Valgrind (SIGRTMAX)
+ * leave alone. Real-time signals are never merged, so none is lost. */
+#define DEFAULT_SIGNAL_OFFSET 7
+
+/* Signals CGC_SIGNAL may not name: they cannot be caught, or report faults
+ * the program must see. */
+static bool signal_allowed(long sig)
+{
+    switch (sig) {
+    case SIGKILL:
+    case SIGSTOP:
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGFPE:
+    case SIGILL:
+    case SIGABRT:
+    case SIGTRAP:
+    case SIGCHLD:
+        return false;
+    default:
+        return sig >= 1 && sig <= SIGRTMAX;
+    }
+}
+
+static bool parse_signal(const char *s, long *out)
+{
+    static const struct {
+        const char *name;
+        int number;
+    } names[] = {{"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2},
+                 {"SIGPWR", SIGPWR},   {"SIGXCPU", SIGXCPU},
+                 {"SIGURG", SIGURG},   {"SIGWINCH", SIGWINCH},
+                 {"SIGPROF", SIGPROF}, {"SIGVTALRM", SIGVTALRM}};
+    long n;
+    if (strncmp(s, "SIGRTMIN+", 9) == 0 && parse_long(s + 9, 0, 64, &n))
+        n += SIGRTMIN;
+    else if (strncmp(s, "SIGRTMAX-", 9) == 0 && parse_long(s + 9, 0, 64, &n))
+        n = SIGRTMAX - n;
+    else if (!parse_long(s, 1, SIGRTMAX, &n)) {
+        n = -1;
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (strcmp(s, names[i].name) == 0)
+                n = names[i].number;
+    }
+    if (!signal_allowed(n))
+        return false;
+    *out = n;
+    return true;
+}
+
+static void read_signal(struct gc_config *c)
+{
+    const char *s = getenv("CGC_SIGNAL");
+    c->signal = SIGRTMIN + DEFAULT_SIGNAL_OFFSET;
+    long v;
+    if (!s)
+        return;
+    if (parse_signal(s, &v))
+        c->signal = (int)v;
+    else
+        report_warning("CGC_SIGNAL=\"%s\" is not a signal cgc can use (a "
+                       "number, SIGRTMIN+N, SIGRTMAX-N, SIGUSR1, SIGUSR2, "
+                       "SIGPWR, ...; not SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, "
+                       "SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGCHLD); using "
+                       "SIGRTMIN+%d (%d)",
+                       s, DEFAULT_SIGNAL_OFFSET, c->signal);
+}
+
 /* One "name=value" item of CGC_DEBUG; false if malformed. */
 static bool debug_item(struct gc_config *c, const char *item, size_t len)
 {
@@ -122,6 +194,7 @@ static bool debug_item(struct gc_config *c, const char *item, size_t len)
         {"clobberfree", offsetof(struct gc_config, clobberfree)},
         {"gcpacertrace", offsetof(struct gc_config, pacertrace)},
         {"scavtrace", offsetof(struct gc_config, scavtrace)},
+        {"asyncpreemptoff", offsetof(struct gc_config, asyncpreemptoff)},
     };
     const char *eq = memchr(item, '=', len);
     if (!eq)
@@ -148,6 +221,7 @@ static void read_debug(struct gc_config *c)
     c->clobberfree = false;
     c->pacertrace = false;
     c->scavtrace = false;
+    c->asyncpreemptoff = false;
     const char *s = getenv("CGC_DEBUG");
     if (!s || !*s)
         return;
@@ -162,10 +236,12 @@ static void read_debug(struct gc_config *c)
     if (ok)
         *c = parsed;
     else
-        report_warning("CGC_DEBUG=\"%s\" is not a comma-separated list of "
-                       "gctrace, gcstoptheworld, gccheckmark, clobberfree, "
-                       "gcpacertrace, scavtrace, each =0 or =1; ignoring it",
-                       s);
+        report_warning(
+            "CGC_DEBUG=\"%s\" is not a comma-separated list of "
+            "gctrace, gcstoptheworld, gccheckmark, clobberfree, "
+            "gcpacertrace, scavtrace, asyncpreemptoff, each =0 or =1; "
+            "ignoring it",
+            s);
 }
 
 void env_read_config(struct gc_config *out)
@@ -173,5 +249,6 @@ void env_read_config(struct gc_config *out)
     read_percent(out);
     read_memory_limit(out);
     read_workers(out);
+    read_signal(out);
     read_debug(out);
 }

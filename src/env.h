@@ -11,12 +11,14 @@ struct gc_config {
     int percent;          /* CGC_PERCENT; -1 = off */
     int64_t memory_limit; /* CGC_MEMLIMIT in bytes; -1 = none */
     unsigned workers;     /* CGC_WORKERS */
+    int signal;           /* CGC_SIGNAL: the preemption signal */
     bool gctrace;         /* CGC_DEBUG=gctrace=1 */
     bool stoptheworld;    /* CGC_DEBUG=gcstoptheworld=1 */
     bool checkmark;       /* CGC_DEBUG=gccheckmark=1 */
     bool clobberfree;     /* CGC_DEBUG=clobberfree=1 */
     bool pacertrace;      /* CGC_DEBUG=gcpacertrace=1 */
     bool scavtrace;       /* CGC_DEBUG=scavtrace=1 */
+    bool asyncpreemptoff; /* CGC_DEBUG=asyncpreemptoff=1: no signals */
 };
 
 /* Parse the environment; each malformed variable is reported once on stderr

@@ -40,6 +40,7 @@
 #include "mark.h"
 #include "os.h"
 #include "pacer.h"
+#include "preempt.h"
 #include "report.h"
 #include "roots.h"
 #include "scavenge.h"
@@ -150,50 +151,71 @@ void gc_assist(struct gc_thread *t, uint64_t allocated)
         t->assist_credit = (int64_t)(done - (uint64_t)debt);
 }
 
-/* Who still owes a duty, for the warning about a late thread. */
-struct late_thread {
-    int tid;
-    char name[16];
-};
+/* Do a thread's outstanding duties for it while it is held still (claimed
+ * in a blocking region, or suspended by the preemption signal). */
+static void do_duties_for(struct gc_thread *t, bool scanned, bool flushed,
+                          uint32_t cycle, uint32_t epoch)
+{
+    if (!scanned) {
+        struct marker m;
+        mark_helper_begin(&m);
+        roots_scan_thread(&m, t);
+        mark_helper_end(&m);
+        atomic_store_explicit(&t->stack_scanned_cycle, cycle,
+                              memory_order_release);
+    }
+    if (!flushed) {
+        barrier_flush(t);
+        atomic_store_explicit(&t->flushed_epoch, epoch, memory_order_release);
+    }
+}
 
 /* Do the duties of threads that cannot: scan the stacks of blocked threads
- * and flush their buffers (claiming each so it holds still). Returns
- * whether some running thread still owes a duty, which it will do at its
- * next safepoint, and names one in *late. */
-static bool duties_pending(uint32_t cycle, uint32_t epoch,
-                           struct late_thread *late)
+ * and flush their buffers (claiming each so it holds still), and likewise
+ * for threads stopped by the preemption signal; signal running threads
+ * that keep marking waiting for more than the grace period (since `since`).
+ * Returns whether some running thread still owes a duty, which it will do
+ * at its next safepoint or once the signal stops it. */
+static bool duties_pending(uint32_t cycle, uint32_t epoch, uint64_t since,
+                           unsigned *warned)
 {
     bool pending = false;
+    uint64_t now = os_monotonic_ns();
+    unsigned seconds = (unsigned)((now - since) / 1000000000u);
+    bool warn = seconds > *warned;
+    if (warn)
+        *warned = seconds;
     threads_lock_registry();
-    for (struct gc_thread *t = threads_first(); t; t = t->next) {
+    for (struct gc_thread *t = threads_first(), *next; t; t = next) {
+        next = t->next;
         bool scanned = atomic_load_explicit(&t->stack_scanned_cycle,
                                             memory_order_acquire) == cycle;
         bool flushed = atomic_load_explicit(&t->flushed_epoch,
                                             memory_order_acquire) == epoch;
-        if (scanned && flushed)
-            continue;
-        if (!threads_try_claim(t)) {
-            if (!pending) {
-                late->tid = (int)t->tid;
-                memcpy(late->name, t->name, sizeof late->name);
-            }
-            pending = true;
+        if (scanned && flushed) {
+            if (atomic_load_explicit(&t->hold, memory_order_seq_cst))
+                preempt_release(t); /* it did them itself meanwhile */
             continue;
         }
-        if (!scanned) {
-            struct marker m;
-            mark_helper_begin(&m);
-            roots_scan_thread(&m, t);
-            mark_helper_end(&m);
-            atomic_store_explicit(&t->stack_scanned_cycle, cycle,
-                                  memory_order_release);
+        if (threads_try_claim(t)) {
+            do_duties_for(t, scanned, flushed, cycle, epoch);
+            threads_release_claim(t);
+            continue;
         }
-        if (!flushed) {
-            barrier_flush(t);
-            atomic_store_explicit(&t->flushed_epoch, epoch,
-                                  memory_order_release);
+        if (preempt_is_held(t)) {
+            do_duties_for(t, scanned, flushed, cycle, epoch);
+            preempt_release(t);
+            continue;
         }
-        threads_release_claim(t);
+        if (preempt_enabled() && now - since >= PREEMPT_GRACE_NS)
+            preempt_hold(t);
+        if (!preempt_poke(t, since, now)) {
+            threads_reap_exited_locked(t);
+            continue;
+        }
+        pending = true;
+        if (warn)
+            threads_warn_late(t, seconds, "marking waits for it");
     }
     threads_unlock_registry();
     return pending;
@@ -215,27 +237,23 @@ static void pause_between_polls(unsigned polls)
 /* Wait until every thread did its duties for this cycle and epoch. */
 static void wait_for_duties(uint32_t cycle, uint32_t epoch)
 {
-    uint64_t start = os_monotonic_ns();
+    uint64_t since = os_monotonic_ns();
     unsigned warned = 0;
-    struct late_thread late = {0};
-    for (unsigned polls = 0; duties_pending(cycle, epoch, &late); polls++) {
+    for (unsigned polls = 0; duties_pending(cycle, epoch, since, &warned);
+         polls++)
         pause_between_polls(polls);
-        uint64_t waited = (os_monotonic_ns() - start) / 1000000000u;
-        if (waited > warned) {
-            warned = (unsigned)waited;
-            report_warning("thread %d (%s) has not reached a safepoint for "
-                           "%u s while marking waits for it; call "
-                           "gc_safepoint in long loops and wrap blocking "
-                           "calls in gc_blocking_begin/gc_blocking_end",
-                           late.tid, late.name[0] ? late.name : "unnamed",
-                           warned);
-        }
-    }
 }
 
 /* Steps 2 and 3 of the cycle: mark until a ragged flush finds nothing. */
 static void mark_concurrently(uint32_t cycle)
 {
+    /* First the threads STW 1 stopped by signal and still holds: their
+     * stacks are scanned before they run again (design.md, "Preemption and
+     * the barrier"). */
+    unsigned warned = 0;
+    duties_pending(cycle,
+                   atomic_load_explicit(&flush_epoch, memory_order_relaxed),
+                   os_monotonic_ns(), &warned);
     struct marker m;
     mark_helper_begin(&m);
     roots_scan_registered(&m);
@@ -345,8 +363,18 @@ static void run_concurrent_cycle(struct cycle_record *r, uint32_t number)
     r->heap_live_start = pacer_heap_live();
     pacer_cycle_start();
     mark_take_black_bytes();
-    for (struct gc_thread *t = threads_first(); t; t = t->next)
+    bool preempted = false;
+    for (struct gc_thread *t = threads_first(); t; t = t->next) {
         cache_blacken_all(&t->cache);
+        /* Stopped by the signal at an arbitrary instruction, perhaps
+         * between GC_WRITE's load of the barrier flag (off) and its store:
+         * keep it stopped until its stack is scanned (design.md,
+         * "Preemption and the barrier"). */
+        if (t->stopped_as == THREAD_SUSPENDED) {
+            preempt_hold(t);
+            preempted = true;
+        }
+    }
     barrier_enable(true);
     mark_begin_concurrent();
     atomic_fetch_or_explicit(&gc_internal_safepoint_requested,
@@ -368,8 +396,11 @@ static void run_concurrent_cycle(struct cycle_record *r, uint32_t number)
     struct marker m;
     mark_helper_begin(&m);
     for (struct gc_thread *t = threads_first(); t; t = t->next) {
-        if (atomic_load_explicit(&t->stack_scanned_cycle,
-                                 memory_order_acquire) != cycle) {
+        /* A thread preempted at STW 1 may have finished a store that missed
+         * the barrier: what it overwrote can be held only by a stack that
+         * was scanned before, so every stack is scanned again. */
+        if (preempted || atomic_load_explicit(&t->stack_scanned_cycle,
+                                              memory_order_acquire) != cycle) {
             roots_scan_thread(&m, t);
             atomic_store_explicit(&t->stack_scanned_cycle, cycle,
                                   memory_order_release);
@@ -532,6 +563,7 @@ static void collect_and_wait(const char *caller, bool release_all)
     if (atomic_load_explicit(&self->state, memory_order_relaxed) !=
         THREAD_RUNNING)
         report_fatal("%s: called inside a blocking region", caller);
+    threads_library_enter(self);
     /* Our own barrier entries and stack must not hold the cycle up. */
     threads_blocking_begin_internal(self);
     pthread_mutex_lock(&collector.svc.lock);
@@ -545,6 +577,7 @@ static void collect_and_wait(const char *caller, bool release_all)
         pthread_cond_wait(&collector.finished, &collector.svc.lock);
     pthread_mutex_unlock(&collector.svc.lock);
     threads_blocking_end_internal(self);
+    threads_library_leave(self);
 }
 
 void gc_collect(void)
@@ -571,6 +604,7 @@ static int init_locked(void)
     pacer_init(gc_config.percent, gc_config.memory_limit);
     stats_init();
     threads_init();
+    preempt_init(gc_config.signal, !gc_config.asyncpreemptoff);
     start_ns = os_monotonic_ns();
     barrier_enable(false);
     if (mark_init(gc_config.workers))
@@ -642,8 +676,10 @@ int gc_set_percent(int percent)
 int64_t gc_set_memory_limit(int64_t bytes)
 {
     gc_init();
+    struct gc_thread *self = threads_enter_library();
     int64_t old = pacer_set_memory_limit(bytes);
     if (bytes >= 0)
-        scavenge_to_limit();
+        scavenge_to_limit(); /* takes the heap lock */
+    threads_leave_library(self);
     return old;
 }

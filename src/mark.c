@@ -28,9 +28,11 @@
 #include "report.h"
 #include "thread_role.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 
+/* A work buffer fills one 4 KiB page: it is mapped on its own. */
 #define WORKBUF_ENTRIES 254
 #define OBLET_BYTES     ((uintptr_t)128 << 10)
 #define MAX_WORKERS     64
@@ -44,6 +46,8 @@ struct workbuf {
     size_t count;
     struct grey entries[WORKBUF_ENTRIES];
 };
+
+static_assert(sizeof(struct workbuf) <= 4096, "a work buffer is one page");
 
 static struct {
     pthread_mutex_t lock;
@@ -85,7 +89,9 @@ static struct workbuf *workbuf_get_empty_locked(void)
     if (b) {
         mark.empty = b->next;
     } else {
-        b = malloc(sizeof *b);
+        /* Mapped, not malloc'd: threads may be stopped by the preemption
+         * signal inside malloc, holding its locks (preempt.h). */
+        b = os_map(sizeof *b);
         if (!b)
             report_fatal("out of memory for mark work buffers");
     }
@@ -452,7 +458,7 @@ void mark_shutdown(void)
     while (mark.empty) {
         struct workbuf *b = mark.empty;
         mark.empty = b->next;
-        free(b);
+        os_unmap(b, sizeof *b);
     }
     pthread_mutex_unlock(&mark.lock);
 }
@@ -493,7 +499,7 @@ static void wait_workers_locked(void)
 }
 
 /* Report a cycle whose markers are all idle (their counters folded).
- * Spare buffers beyond a small pool go back to malloc: a cycle with a huge
+ * Spare buffers beyond a small pool are unmapped: a cycle with a huge
  * grey queue must not keep its peak in memory. */
 static void finish_locked(struct mark_result *out)
 {
@@ -505,7 +511,7 @@ static void finish_locked(struct mark_result *out)
         }
         struct workbuf *extra = *b;
         *b = extra->next;
-        free(extra);
+        os_unmap(extra, sizeof *extra);
     }
     atomic_store_explicit(&mark.in_progress, false, memory_order_release);
     out->marked_bytes = mark.marked_bytes;

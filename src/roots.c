@@ -4,8 +4,10 @@
  * Registered roots are a sorted array of non-overlapping ranges under
  * roots_lock (binary search for overlap and removal). Stacks: a PARKED
  * thread's live stack is [parked_sp, stack_hi), whose lowest frame spilled
- * its callee-saved registers; a BLOCKING thread contributes the snapshot
- * taken on entry (its registers) plus the live stack above the snapshot.
+ * its callee-saved registers; a SUSPENDED one (stopped by the preemption
+ * signal) likewise [suspend_sp, stack_hi), which holds the signal frame with
+ * every register of the interrupted code; a BLOCKING thread contributes the
+ * snapshot taken on entry (its registers) plus the live stack above it.
  */
 #include "roots.h"
 
@@ -72,7 +74,18 @@ static size_t first_ending_after(uintptr_t addr)
     return lo;
 }
 
+static int add_root(void *addr, size_t size);
+
 int gc_root_add(void *addr, size_t size)
+{
+    struct gc_thread *self = threads_enter_library();
+    int r = add_root(addr, size);
+    threads_leave_library(self);
+    return r;
+}
+
+/* The root table's lock is one the collector takes: inside cgc's code. */
+static int add_root(void *addr, size_t size)
 {
     uintptr_t lo = (uintptr_t)addr;
     if (!addr || size == 0 || lo + size < lo) {
@@ -114,7 +127,17 @@ int gc_root_add(void *addr, size_t size)
     return 0;
 }
 
+static int remove_root(void *addr);
+
 int gc_root_remove(void *addr)
+{
+    struct gc_thread *self = threads_enter_library();
+    int r = remove_root(addr);
+    threads_leave_library(self);
+    return r;
+}
+
+static int remove_root(void *addr)
 {
     uintptr_t lo = (uintptr_t)addr;
     pthread_mutex_lock(&roots.lock);
@@ -138,6 +161,14 @@ static uint64_t thread_ranges(struct gc_thread *t,
                               void *ctx)
 {
     int as = atomic_load_explicit(&t->state, memory_order_relaxed);
+    if (as == THREAD_SUSPENDED ||
+        (as == THREAD_RUNNING && t->stopped_as == THREAD_SUSPENDED)) {
+        /* Stopped by the signal (held, or the world stopped while it
+         * flickers in its handler): the kernel saved its registers on the
+         * stack above suspend_sp. */
+        fn(t->suspend_sp, t->stack_hi, true, ctx);
+        return t->stack_hi - t->suspend_sp;
+    }
     if (as == THREAD_BLOCKING || as == THREAD_CLAIMED ||
         t->stopped_as == THREAD_BLOCKING) {
         uintptr_t snap = (uintptr_t)t->snapshot;

@@ -134,11 +134,22 @@ static void pause_percentiles(gc_stats *out)
     out->pause_p99_ns = sorted[rank - 1];
 }
 
+static void read_stats(gc_stats *out);
+
 void gc_read_stats(gc_stats *out)
 {
     if (!out)
         return;
     gc_init();
+    struct gc_thread *self = threads_enter_library();
+    read_stats(out);
+    threads_leave_library(self);
+}
+
+/* Takes the registry and stats locks, which the collector takes too:
+ * inside cgc's code. */
+static void read_stats(gc_stats *out)
+{
     memset(out, 0, sizeof *out);
 
     uint64_t mallocs[NUM_SIZE_CLASSES];

@@ -15,6 +15,7 @@
 #include "barrier.h"
 #include "gc.h"
 #include "os.h"
+#include "preempt.h"
 #include "report.h"
 #include "stats.h"
 #include "thread_role.h"
@@ -60,13 +61,11 @@ static struct {
     struct gc_thread *head;
     size_t count;
     pthread_mutex_t world_lock;
-    pthread_cond_t world_resumed;  /* parked threads wait here */
-    pthread_cond_t thread_stopped; /* the collector waits here */
+    pthread_cond_t world_resumed; /* parked threads wait here */
 } threads = {
     .registry_lock = PTHREAD_MUTEX_INITIALIZER,
     .world_lock = PTHREAD_MUTEX_INITIALIZER,
     .world_resumed = PTHREAD_COND_INITIALIZER,
-    .thread_stopped = PTHREAD_COND_INITIALIZER,
 };
 
 static void detach(struct gc_thread *t);
@@ -153,7 +152,9 @@ int threads_attach(void)
     pthread_mutex_unlock(&threads.registry_lock);
     current_thread = t;
     /* Attached while marking runs: our stack is unscanned this cycle. */
+    threads_library_enter(t);
     gc_thread_mark_duties(t);
+    threads_library_leave(t);
     return 0;
 }
 
@@ -198,7 +199,8 @@ static void forget(struct gc_thread *t)
 
 static void detach(struct gc_thread *t)
 {
-    barrier_flush(t); /* its entries must reach the marker */
+    threads_library_enter(t); /* never left: the record is freed */
+    barrier_flush(t);         /* its entries must reach the marker */
     if (!in_blocking_region(t))
         threads_blocking_begin_internal(t);
     pthread_mutex_lock(&threads.registry_lock);
@@ -277,7 +279,6 @@ static CGC_NOINLINE void park(struct gc_thread *t)
     pthread_mutex_lock(&threads.world_lock);
     for (;;) {
         atomic_store_explicit(&t->state, THREAD_PARKED, memory_order_seq_cst);
-        pthread_cond_broadcast(&threads.thread_stopped);
         while (stop_requested())
             pthread_cond_wait(&threads.world_resumed, &threads.world_lock);
         /* Store RUNNING, then look at the flag again (the Dekker pattern of
@@ -297,12 +298,22 @@ void gc_safepoint_slow(void)
     if (!t ||
         atomic_load_explicit(&t->state, memory_order_relaxed) != THREAD_RUNNING)
         return;
+    threads_library_enter(t);
+    atomic_store_explicit(&t->preempt_pending, 0, memory_order_relaxed);
     int why = atomic_load_explicit(&gc_internal_safepoint_requested,
                                    memory_order_seq_cst);
     if (why & SAFEPOINT_STOP)
         park(t);
     if (why & SAFEPOINT_MARK_DUTY)
         gc_thread_mark_duties(t);
+    threads_library_leave(t);
+}
+
+void threads_library_leave_slow(struct gc_thread *t)
+{
+    /* A preemption signal arrived while we were inside cgc: stop here. */
+    atomic_store_explicit(&t->preempt_pending, 0, memory_order_relaxed);
+    gc_safepoint_slow();
 }
 
 /* ---- blocking regions ---------------------------------------------------- */
@@ -329,11 +340,6 @@ static CGC_NOINLINE void enter_blocking(struct gc_thread *t)
     t->blocking_sp = sp;
     t->snapshot_len = len;
     atomic_store_explicit(&t->state, THREAD_BLOCKING, memory_order_seq_cst);
-    if (stop_requested()) {
-        pthread_mutex_lock(&threads.world_lock);
-        pthread_cond_broadcast(&threads.thread_stopped);
-        pthread_mutex_unlock(&threads.world_lock);
-    }
 }
 
 void threads_blocking_begin_internal(struct gc_thread *t)
@@ -363,10 +369,7 @@ void threads_blocking_end_internal(struct gc_thread *t)
             return;
         /* A stop began between our check and our store: we have not touched
          * GC memory, so go back to BLOCKING (the snapshot is still ours). */
-        pthread_mutex_lock(&threads.world_lock);
         atomic_store_explicit(&t->state, THREAD_BLOCKING, memory_order_seq_cst);
-        pthread_cond_broadcast(&threads.thread_stopped);
-        pthread_mutex_unlock(&threads.world_lock);
     }
 }
 
@@ -378,7 +381,10 @@ void gc_blocking_begin(void)
     if (atomic_load_explicit(&t->state, memory_order_relaxed) != THREAD_RUNNING)
         report_fatal("gc_blocking_begin: already inside a blocking region "
                      "(regions do not nest)");
+    /* Not stopped by a signal halfway through its state change. */
+    threads_library_enter(t);
     enter_blocking(t);
+    threads_library_leave(t);
 }
 
 void gc_blocking_end(void)
@@ -389,54 +395,110 @@ void gc_blocking_end(void)
     if (state != THREAD_BLOCKING && state != THREAD_CLAIMED)
         report_fatal("gc_blocking_end: called outside a blocking region; "
                      "pair it with gc_blocking_begin");
+    threads_library_enter(t);
     threads_blocking_end_internal(t);
+    threads_library_leave(t);
 }
 
 /* ---- stop the world ------------------------------------------------------ */
 
-static void warn_slow_thread(struct gc_thread *t, unsigned seconds)
+bool threads_stop_requested(void)
 {
-    report_warning("thread %d (%s) has not reached a safepoint for %u s; "
-                   "call gc_safepoint in long loops and wrap blocking calls "
-                   "in gc_blocking_begin/gc_blocking_end",
-                   (int)t->tid, t->name[0] ? t->name : "unnamed", seconds);
+    return stop_requested();
+}
+
+void threads_warn_late(struct gc_thread *t, unsigned seconds, const char *what)
+{
+    const char *name = t->name[0] ? t->name : "unnamed";
+    if (t->reported_blocked)
+        return; /* said once: it blocks the signal */
+    if (preempt_enabled() && preempt_signal_blocked(t)) {
+        t->reported_blocked = true;
+        report_warning("thread %d (%s) blocks signal %d (CGC_SIGNAL), so it "
+                       "cannot be preempted; the collector waits until it "
+                       "reaches a safepoint: unblock the signal, or wrap its "
+                       "blocking calls in gc_blocking_begin/gc_blocking_end",
+                       (int)t->tid, name, preempt_signal_number());
+        return;
+    }
+    if (preempt_enabled())
+        report_warning("thread %d (%s) has not stopped for %u s although "
+                       "signalled (%s)",
+                       (int)t->tid, name, seconds, what);
+    else
+        report_warning("thread %d (%s) has not reached a safepoint for %u s "
+                       "(%s); call gc_safepoint in long loops and wrap "
+                       "blocking calls in gc_blocking_begin/gc_blocking_end, "
+                       "or let cgc preempt it (CGC_DEBUG=asyncpreemptoff=0)",
+                       (int)t->tid, name, seconds, what);
+}
+
+void threads_reap_exited_locked(struct gc_thread *t)
+{
+    report_warning("thread %d (%s) exited without detaching; its stack is "
+                   "no longer scanned",
+                   (int)t->tid, t->name[0] ? t->name : "unnamed");
+    unlink_locked(t);
+    cache_release_all(&t->cache);
+    stats_fold_thread(t);
+    free(t);
+}
+
+/* Between polls of the threads' states: yield at first (a thread at an
+ * allocation reaches its safepoint within microseconds), then sleep,
+ * longer the longer the wait, up to a millisecond. */
+static void stop_poll_pause(unsigned polls)
+{
+    if (polls < 64) {
+        sched_yield();
+        return;
+    }
+    long ns = 20000L << (polls < 70 ? polls - 64 : 6);
+    struct timespec ts = {0, ns > 1000000 ? 1000000 : ns};
+    nanosleep(&ts, NULL);
+}
+
+/* One pass over the registry: record each thread seen stopped (the first
+ * state seen stopped is the one that counts: a stopped thread may flicker
+ * through RUNNING while it checks the flag, but never runs), poke the
+ * others. Returns whether every thread is stopped. */
+static bool stop_pass(struct gc_thread *self, uint64_t start, unsigned *warned)
+{
+    bool all = true;
+    uint64_t now = os_monotonic_ns();
+    unsigned seconds = (unsigned)((now - start) / 1000000000u);
+    for (struct gc_thread *t = threads.head, *next; t; t = next) {
+        next = t->next;
+        if (t == self || t->stopped_as != THREAD_RUNNING)
+            continue;
+        int st = atomic_load_explicit(&t->state, memory_order_seq_cst);
+        if (st != THREAD_RUNNING) {
+            t->stopped_as = st == THREAD_CLAIMED ? THREAD_BLOCKING : st;
+            continue;
+        }
+        if (!preempt_poke(t, start, now)) {
+            threads_reap_exited_locked(t);
+            continue;
+        }
+        all = false;
+        if (seconds > *warned)
+            threads_warn_late(t, seconds, "the world waits for it to stop");
+    }
+    if (seconds > *warned)
+        *warned = seconds;
+    return all;
 }
 
 void threads_stop_world(struct gc_thread *self)
 {
     atomic_fetch_or_explicit(&gc_internal_safepoint_requested, SAFEPOINT_STOP,
                              memory_order_seq_cst);
-    for (struct gc_thread *t = threads.head; t; t = t->next) {
-        if (t == self)
-            continue;
-        /* Most threads reach a safepoint within microseconds: yield a few
-         * times before sleeping on the condition variable. */
-        int st = THREAD_RUNNING;
-        for (int spin = 0; spin < 50; spin++) {
-            st = atomic_load_explicit(&t->state, memory_order_seq_cst);
-            if (st != THREAD_RUNNING)
-                break;
-            sched_yield();
-        }
-        if (st == THREAD_RUNNING) {
-            pthread_mutex_lock(&threads.world_lock);
-            unsigned waited = 0;
-            while ((st = atomic_load_explicit(
-                        &t->state, memory_order_seq_cst)) == THREAD_RUNNING) {
-                struct timespec deadline;
-                clock_gettime(CLOCK_REALTIME, &deadline);
-                deadline.tv_sec += 1;
-                if (pthread_cond_timedwait(&threads.thread_stopped,
-                                           &threads.world_lock,
-                                           &deadline) == ETIMEDOUT &&
-                    atomic_load_explicit(&t->state, memory_order_seq_cst) ==
-                        THREAD_RUNNING)
-                    warn_slow_thread(t, ++waited);
-            }
-            pthread_mutex_unlock(&threads.world_lock);
-        }
-        t->stopped_as = st == THREAD_CLAIMED ? THREAD_BLOCKING : st;
-    }
+    for (struct gc_thread *t = threads.head; t; t = t->next)
+        t->stopped_as = THREAD_RUNNING; /* not seen stopped yet */
+    uint64_t start = os_monotonic_ns();
+    unsigned warned = 0;
+    for (unsigned polls = 0; !stop_pass(self, start, &warned); polls++)
+        stop_poll_pause(polls);
 }
 
 bool threads_try_claim(struct gc_thread *t)
@@ -459,6 +521,7 @@ void threads_start_world(void)
                               memory_order_seq_cst);
     pthread_cond_broadcast(&threads.world_resumed);
     pthread_mutex_unlock(&threads.world_lock);
+    preempt_resume_all(); /* after the flag is clear: see preempt.c */
 }
 
 void threads_note_collector_stack(struct gc_thread *self)

@@ -31,12 +31,17 @@ enum thread_state {
     /* BLOCKING, and the collector is scanning its stack or flushing its
      * barrier buffer: gc_blocking_end waits for it to become BLOCKING. */
     THREAD_CLAIMED = 3,
+    /* Stopped by the collector's signal outside cgc's code: it waits in the
+     * handler; its stack is [suspend_sp, stack_hi), which holds the
+     * interrupted context's registers (preempt.c). */
+    THREAD_SUSPENDED = 4,
 };
 
 /* Bits of gc_internal_safepoint_requested: why threads should poll. */
-#define SAFEPOINT_STOP      1 /* stop the world */
-#define SAFEPOINT_MARK_DUTY 2 /* scan your stack / flush your barrier buffer   \
-                               */
+#define SAFEPOINT_STOP 1 /* stop the world */
+#define SAFEPOINT_MARK_DUTY                                                    \
+    2 /* scan your stack / flush your barrier buffer                           \
+       */
 
 /* Write-barrier buffer entries per thread (Go's wbBuf holds 512). */
 #define BARRIER_BUFFER_ENTRIES 512
@@ -79,7 +84,55 @@ struct gc_thread {
      * no read-modify-write), read by gc_read_stats. */
     _Atomic uint64_t mallocs[NUM_SIZE_CLASSES]; /* [0]: large objects */
     _Atomic uint64_t large_bytes;
+
+    /* Signal preemption (preempt.c). in_library counts the thread's nested
+     * calls into cgc: written by the thread, read by its own signal
+     * handler, so relaxed accesses ordered by signal fences suffice; while
+     * it is non-zero the handler only sets preempt_pending (same owner) and
+     * the thread stops at the safepoint it reaches on leaving. hold is
+     * written by the collector (seq_cst): the thread stays suspended while
+     * it is set. suspend_sp is written by the thread before it publishes
+     * SUSPENDED (seq_cst) and read by the collector after seeing it. */
+    _Atomic int in_library;
+    _Atomic int preempt_pending;
+    _Atomic int hold;
+    uintptr_t suspend_sp;
+    /* Collector-owned: when the last signal went to this thread (ns), and
+     * whether the thread was reported for blocking the signal. */
+    uint64_t signalled_ns;
+    bool reported_blocked;
 };
+
+/* Around every public entry point that takes a lock or changes state the
+ * collector reads while the thread is stopped: a signal that arrives in
+ * between does not stop the thread there (threads_library_leave stops it
+ * at a safepoint instead). */
+static inline void threads_library_enter(struct gc_thread *t)
+{
+    atomic_store_explicit(
+        &t->in_library,
+        atomic_load_explicit(&t->in_library, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
+void threads_library_leave_slow(struct gc_thread *t);
+
+/* The same for the calling thread, which may be unattached (then NULL is
+ * returned and nothing is counted: no signal is ever sent to it). */
+static inline struct gc_thread *threads_enter_library(void);
+static inline void threads_leave_library(struct gc_thread *t);
+
+static inline void threads_library_leave(struct gc_thread *t)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+    int depth = atomic_load_explicit(&t->in_library, memory_order_relaxed);
+    atomic_store_explicit(&t->in_library, depth - 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    if (unlikely(depth == 1 && atomic_load_explicit(&t->preempt_pending,
+                                                    memory_order_relaxed)))
+        threads_library_leave_slow(t);
+}
 
 /* The calling thread's record, or NULL if it is not attached. Initial-exec
  * TLS: one load, no __tls_get_addr call, also in the shared library. */
@@ -90,6 +143,20 @@ static inline struct gc_thread *thread_current(void)
 {
     return thread_current_record;
 }
+static inline struct gc_thread *threads_enter_library(void)
+{
+    struct gc_thread *t = thread_current_record;
+    if (t)
+        threads_library_enter(t);
+    return t;
+}
+
+static inline void threads_leave_library(struct gc_thread *t)
+{
+    if (t)
+        threads_library_leave(t);
+}
+
 /* The calling thread's record, attaching it (and initialising the
  * collector) first if needed; NULL if that fails. */
 struct gc_thread *thread_attach_slow(void);
@@ -122,6 +189,14 @@ void threads_start_world(void);
 /* Record where the calling (collecting) thread's stack is live, after its
  * callee-saved registers were spilled by the caller's frame. */
 void threads_note_collector_stack(struct gc_thread *self);
+
+/* Warn on stderr that t keeps the collector waiting (`seconds` so far,
+ * `what` says for what); says so if t blocks the preemption signal. */
+void threads_warn_late(struct gc_thread *t, unsigned seconds, const char *what);
+/* Drop the record of a thread that exited without detaching (the signal
+ * found it gone); the registry lock is held and nothing scans it meanwhile.
+ */
+void threads_reap_exited_locked(struct gc_thread *t);
 
 /* Claim a BLOCKING thread so that its stack and barrier buffer hold still
  * while the collector reads them; false if it is not BLOCKING. */

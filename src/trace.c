@@ -9,6 +9,7 @@
 
 #include "os.h"
 #include "pacer.h"
+#include "threads.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -26,18 +27,22 @@ static struct {
 
 void gc_set_trace_handler(gc_trace_fn fn, void *data)
 {
+    struct gc_thread *self = threads_enter_library();
     pthread_mutex_lock(&handlers.lock);
     handlers.line_fn = fn;
     handlers.line_data = data;
     pthread_mutex_unlock(&handlers.lock);
+    threads_leave_library(self);
 }
 
 void gc_set_event_handler(gc_event_fn fn, void *data)
 {
+    struct gc_thread *self = threads_enter_library();
     pthread_mutex_lock(&handlers.lock);
     handlers.event_fn = fn;
     handlers.event_data = data;
     pthread_mutex_unlock(&handlers.lock);
+    threads_leave_library(self);
 }
 
 void trace_line(const char *fmt, ...)

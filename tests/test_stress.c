@@ -407,8 +407,8 @@ int main(int argc, char **argv)
     bool checkmark = argc > 2 && strcmp(argv[2], "checkmark") == 0;
     if (argc < 2 || (!stop_the_world && strcmp(argv[1], "concurrent")) ||
         (argc > 2 && !checkmark)) {
-        fprintf(stderr,
-                "usage: %s concurrent|stoptheworld [checkmark]\n", argv[0]);
+        fprintf(stderr, "usage: %s concurrent|stoptheworld [checkmark]\n",
+                argv[0]);
         return 2;
     }
     /* Before the collector starts: the mode, and cycle often. */

@@ -526,56 +526,6 @@ static void test_blocking_thread_does_not_stall(void **state)
     check_workers(&w, 1, "sleeper");
 }
 
-/* ---- a thread that skips safepoints is named -------------------------------
- */
-
-static atomic_int g_late_started;
-
-static void *late_thread(void *arg)
-{
-    struct worker *w = arg;
-    pthread_setname_np(pthread_self(), "cgc-late");
-    unsigned char *mine = gc_alloc(64); /* attaches */
-    memset(mine, 0x5a, 64);
-    atomic_store(&g_late_started, 1);
-    /* Busy for 1.5 s without a safepoint: the collector must wait, and say
-     * which thread it waits for. */
-    uint64_t until = mono_ns() + 1500000000ull;
-    volatile uint64_t x = 1;
-    while (mono_ns() < until)
-        x = x * 3 + 1;
-    gc_safepoint();
-    if (gc_base(mine) != mine || mine[63] != 0x5a)
-        worker_error(w, "the late thread's object was lost");
-    return NULL;
-}
-
-static void test_late_thread_is_named(void **state)
-{
-    (void)state;
-    struct worker w;
-    memset(&w, 0, sizeof w);
-    atomic_store(&g_late_started, 0);
-    CHECK(pthread_create(&w.th, NULL, late_thread, &w) == 0, "pthread_create");
-    while (!atomic_load(&g_late_started)) {
-        gc_safepoint();
-        usleep(1000);
-    }
-    struct capture c;
-    capture_begin(&c);
-    gc_collect();
-    char *err = capture_end(&c);
-    join_blocking(w.th);
-    CHECK(strstr(err, "has not reached a safepoint") != NULL,
-          "no warning about a thread that ran 1.5 s without a safepoint; "
-          "stderr:\n%s",
-          err);
-    CHECK(strstr(err, "cgc-late") != NULL,
-          "the warning does not name the thread (cgc-late):\n%s", err);
-    free(err);
-    check_workers(&w, 1, "late thread");
-}
-
 /* ---- a thread spinning with gc_safepoint
  * ------------------------------------- */
 
@@ -696,7 +646,6 @@ int main(void)
         PERCENT_TEST(test_attach_detach_explicit),
         PERCENT_TEST(test_blocking_thread_does_not_stall),
         PERCENT_TEST(test_spinning_thread_with_safepoints),
-        PERCENT_TEST(test_late_thread_is_named),
         PERCENT_TEST(test_concurrent_collect_callers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
