@@ -167,13 +167,18 @@ void *gc_base(const void *p);
 /* ------------------------------------------------------------------------
  * Threads. A thread that touches GC objects must be attached; allocation
  * attaches automatically and thread exit detaches automatically.
- * Safepoints are cooperative: the collector stops the world by waiting for
- * every attached thread to reach a safepoint (any allocation, gc_safepoint,
- * gc_blocking_begin). A thread that runs a long loop without allocating
- * calls gc_safepoint in it; a thread about to block (I/O, a lock, sleep,
- * pthread_join) wraps the call in gc_blocking_begin/gc_blocking_end so that
- * the collector never waits for it. A thread that does not reach a safepoint
- * within a second is named in a warning on stderr.
+ * The collector stops a thread at its next safepoint (any allocation,
+ * gc_safepoint, gc_blocking_begin) or, if it does not reach one within
+ * about 100 µs (blocked in read or pthread_join, or in a loop that never
+ * allocates), with the preemption signal (CGC_SIGNAL), whose handler holds
+ * it where it is. gc_safepoint in long loops and gc_blocking_begin/end
+ * around blocking calls are optimizations: they spare the thread the
+ * signal. The signal is installed with SA_RESTART; calls that Linux
+ * interrupts regardless (nanosleep, poll, select, epoll_wait, ...) may
+ * return EINTR. CGC_DEBUG=asyncpreemptoff=1 turns the signal off; a thread
+ * that then does not reach a safepoint within a second, or one that blocks
+ * the signal, is named in a warning on stderr. No cgc function is
+ * async-signal-safe.
  * ------------------------------------------------------------------------ */
 
 /* Attach the calling thread (its stack and registers become roots).
