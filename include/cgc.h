@@ -274,9 +274,11 @@ int gc_set_percent(int percent);
 /* Set the soft memory limit (like debug.SetMemoryLimit): the collector
  * collects earlier and returns free memory to the OS to keep the memory the
  * heap retains (sys - heap_released) under `bytes`. A limit below what the
- * program needs makes collections more frequent, at most about half of the
- * time, rather than failing. Negative only reads. Returns the previous limit
- * (INT64_MAX when there was none). Thread-safe. */
+ * program needs makes collections run back to back but at most about half
+ * of the time, rather than failing: allocation then goes on without waiting
+ * for them and the heap grows past the limit (Go's GC CPU limiter), so the
+ * program runs at about half speed. Negative only reads. Returns the
+ * previous limit (INT64_MAX when there was none). Thread-safe. */
 int64_t gc_set_memory_limit(int64_t bytes);
 
 /* ------------------------------------------------------------------------
