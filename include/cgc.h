@@ -45,7 +45,12 @@
  *                                  its referrer, if marking missed a
  *                                  reachable object (a forgotten GC_WRITE);
  *                   clobberfree    fill freed objects with 0xdeadbeef so a
- *                                  use after free shows at once.
+ *                                  use after free shows at once;
+ *                   gcpacertrace   Go's two pacer lines per cycle;
+ *                   scavtrace      Go's scav line per cycle.
+ *                 As GODEBUG, the list is read item by item: an unknown or
+ *                 malformed item is reported once on stderr, naming it, and
+ *                 ignored; the valid items still apply.
  */
 #ifndef CGC_H
 #define CGC_H
