@@ -324,7 +324,10 @@ struct gc_stats {
     double gc_cpu_fraction;  /* fraction of CPU time used by the collector
                                 since gc_init */
 
-    /* Per size class: by_size[0] aggregates large objects (size 0). */
+    /* Per small size class, as Go's BySize: object size, objects allocated
+     * and freed. Large objects (over 32 KiB) are counted in mallocs and
+     * frees but in no entry; by_size[0] is, as in Go, the size-0 entry and
+     * always {0, 0, 0}. */
     struct {
         uint32_t size;
         uint64_t mallocs;
