@@ -103,8 +103,12 @@ void gc_shutdown(void);
 
 /* Allocate size bytes, zeroed, scanned conservatively (every aligned word may
  * be a pointer). size 0 returns a unique minimum-size object.
- * Errors: NULL with errno ENOMEM when the memory cannot be had (including
- * any size too large to represent, such as SIZE_MAX). */
+ * Errors: NULL with errno ENOMEM when the memory cannot be had, including
+ * any size too large to represent (such as SIZE_MAX) and, at once, any size
+ * larger than the machine could ever back: its physical RAM + swap, or
+ * RLIMIT_AS / RLIMIT_DATA when lower (the rule by which Linux's heuristic
+ * overcommit refuses such a malloc). The same holds for every allocation
+ * function below. */
 void *gc_alloc(size_t size);
 
 /* Allocate size bytes that are never scanned: for pointer-free data (strings,

@@ -5,7 +5,8 @@
  * of their span class: a ctz on the span's alloc-bit cache, no lock. When
  * the span runs out, the slow path (cache_refill) may first run a
  * collection the pacer asks for. Large objects get a span of their own from
- * the page heap after sweeping enough pages to make room.
+ * the page heap after sweeping enough pages to make room; one larger than
+ * the machine's RAM + swap (os_backable_bytes) fails with ENOMEM at once.
  *
  * Zeroing: spans fresh from the OS are zero; a reused span (needzero) is
  * zeroed slot by slot on allocation, except for noscan objects, whose
@@ -16,6 +17,7 @@
 #include "gc.h"
 #include "heap.h"
 #include "mark.h"
+#include "os.h"
 #include "pacer.h"
 #include "report.h"
 #include "sweep.h"
@@ -92,7 +94,11 @@ static CGC_NOINLINE void *alloc_large(struct gc_thread *t, size_t size,
                                       enum object_kind kind,
                                       const struct gc_type *type)
 {
-    if (size > MAX_ALLOC_SIZE) {
+    /* Like malloc under Linux's heuristic overcommit: a request the machine
+     * could never back fails at once, instead of mapping address space and
+     * metadata for it (gigabytes for 2^44 bytes) and having every cycle
+     * scan it. */
+    if (size > MAX_ALLOC_SIZE || size > os_backable_bytes()) {
         errno = ENOMEM;
         return NULL;
     }
