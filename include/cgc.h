@@ -96,9 +96,10 @@ int gc_init(void);
 void gc_shutdown(void);
 
 /* ------------------------------------------------------------------------
- * Allocation. All functions are thread-safe; the calling thread is attached
- * automatically on its first allocation. Objects of 16 bytes or more are
- * 16-byte aligned, smaller ones 8-byte aligned (as malloc).
+ * Allocation. All functions are thread-safe but not async-signal-safe; the
+ * calling thread is attached automatically on its first allocation.
+ * Objects of 16 bytes or more are 16-byte aligned, smaller ones 8-byte
+ * aligned (as malloc).
  * ------------------------------------------------------------------------ */
 
 /* Allocate size bytes, zeroed, scanned conservatively (every aligned word may
@@ -108,7 +109,12 @@ void gc_shutdown(void);
  * larger than the machine could ever back: its physical RAM + swap, or
  * RLIMIT_AS / RLIMIT_DATA when lower (the rule by which Linux's heuristic
  * overcommit refuses such a malloc). The same holds for every allocation
- * function below. */
+ * function below.
+ * Not async-signal-safe (like malloc), nor is any other gc_* function: a
+ * signal handler must not allocate. A handler that calls an allocation
+ * function while the code it interrupted is inside one (on the same
+ * thread) is caught and aborts with a message naming the re-entry, rather
+ * than deadlocking on an internal lock or handing out an object twice. */
 void *gc_alloc(size_t size);
 
 /* Allocate size bytes that are never scanned: for pointer-free data (strings,

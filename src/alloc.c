@@ -37,6 +37,39 @@ static void count_small(struct gc_thread *t, unsigned size_class)
                           memory_order_relaxed);
 }
 
+/* The guard against re-entry from a signal handler. Allocation is not
+ * async-signal-safe: a handler that allocates while the code it interrupted
+ * is inside an allocation function would either take the same slot of a
+ * cached span (the fast path is a read-modify-write of the span's alloc
+ * cache) or wait for a lock the interrupted code holds, forever. The whole
+ * allocation is guarded, fast path included, because the first case
+ * corrupts the heap silently. The cost is a load, a test and two plain
+ * stores to the thread's record, which the fast path has in hand; the
+ * signal fences only keep the compiler from moving the allocation's own
+ * accesses out of the guarded section. */
+static CGC_NOINLINE _Noreturn void report_reentry(const char *call)
+{
+    report_fatal("%s: called from a signal handler that interrupted the "
+                 "allocator (allocation is not async-signal-safe); allocate "
+                 "outside signal handlers or block the signal around "
+                 "allocation",
+                 call);
+}
+
+static inline void allocator_enter(struct gc_thread *t, const char *call)
+{
+    if (unlikely(t->in_allocator))
+        report_reentry(call);
+    t->in_allocator = 1;
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
+static inline void allocator_leave(struct gc_thread *t)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+    t->in_allocator = 0;
+}
+
 static void check_running(struct gc_thread *t)
 {
     if (atomic_load_explicit(&t->state, memory_order_relaxed) != THREAD_RUNNING)
@@ -141,26 +174,29 @@ static CGC_NOINLINE void *alloc_large(struct gc_thread *t, size_t size,
 }
 
 static void *alloc_object(size_t size, enum object_kind kind,
-                          const struct gc_type *type)
+                          const struct gc_type *type, const char *call)
 {
     struct gc_thread *t = thread_current_or_attach();
     if (unlikely(!t)) {
         errno = ENOMEM;
         return NULL;
     }
-    if (likely(size <= MAX_SMALL_SIZE))
-        return alloc_small(t, size ? size : 1, kind, type);
-    return alloc_large(t, size, kind, type);
+    allocator_enter(t, call);
+    void *p = likely(size <= MAX_SMALL_SIZE)
+                  ? alloc_small(t, size ? size : 1, kind, type)
+                  : alloc_large(t, size, kind, type);
+    allocator_leave(t);
+    return p;
 }
 
 void *gc_alloc(size_t size)
 {
-    return alloc_object(size, KIND_SCAN, NULL);
+    return alloc_object(size, KIND_SCAN, NULL, "gc_alloc");
 }
 
 void *gc_alloc_noscan(size_t size)
 {
-    return alloc_object(size, KIND_NOSCAN, NULL);
+    return alloc_object(size, KIND_NOSCAN, NULL, "gc_alloc_noscan");
 }
 
 void *gc_alloc_typed(size_t size, const gc_type *t)
@@ -169,7 +205,7 @@ void *gc_alloc_typed(size_t size, const gc_type *t)
         errno = EINVAL;
         return NULL;
     }
-    return alloc_object(size, KIND_TYPED, t);
+    return alloc_object(size, KIND_TYPED, t, "gc_alloc_typed");
 }
 
 void *gc_calloc(size_t n, size_t size)
@@ -259,7 +295,7 @@ void *gc_realloc(void *p, size_t size)
     }
     if (type && size < type->size)
         size = type->size;
-    void *q = alloc_object(size, kind, type);
+    void *q = alloc_object(size, kind, type, "gc_realloc");
     if (!q)
         return NULL;
     memcpy(q, p, size < old_size ? size : old_size);
@@ -295,15 +331,21 @@ void gc_free(void *p)
     _Atomic uint64_t *freed =
         atomic_load_explicit(&s->freed_bits, memory_order_acquire);
     if (!freed) {
+        /* The heap lock is taken here: guarded like an allocation. */
+        struct gc_thread *t = thread_current();
+        if (t)
+            allocator_enter(t, "gc_free");
         _Atomic uint64_t *fresh = heap_meta_alloc(FREED_BITS_BYTES);
+        if (fresh && atomic_compare_exchange_strong_explicit(
+                         &s->freed_bits, &freed, fresh, memory_order_acq_rel,
+                         memory_order_acquire))
+            freed = fresh;
+        else if (fresh)
+            heap_meta_free((void *)fresh, FREED_BITS_BYTES);
+        if (t)
+            allocator_leave(t);
         if (!fresh)
             return; /* cannot record it: the collector will free it */
-        if (atomic_compare_exchange_strong_explicit(&s->freed_bits, &freed,
-                                                    fresh, memory_order_acq_rel,
-                                                    memory_order_acquire))
-            freed = fresh;
-        else
-            heap_meta_free((void *)fresh, FREED_BITS_BYTES);
     }
     uint64_t bit = (uint64_t)1 << (idx % 64);
     if (atomic_fetch_or_explicit(&freed[idx / 64], bit, memory_order_relaxed) &

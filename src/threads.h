@@ -21,6 +21,7 @@
 #include "cache.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/types.h>
 
@@ -79,6 +80,13 @@ struct gc_thread {
      * no read-modify-write), read by gc_read_stats. */
     _Atomic uint64_t mallocs[NUM_SIZE_CLASSES]; /* [0]: large objects */
     _Atomic uint64_t large_bytes;
+
+    /* Owner only (alloc.c): non-zero while the thread is inside an
+     * allocation function, so that a signal handler that allocates while it
+     * interrupted one is caught instead of corrupting the span cache or
+     * deadlocking on a lock the interrupted code holds. volatile
+     * sig_atomic_t with signal fences: the handler runs on this thread. */
+    volatile sig_atomic_t in_allocator;
 };
 
 /* The calling thread's record, or NULL if it is not attached. Initial-exec

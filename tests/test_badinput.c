@@ -11,14 +11,17 @@
  * reports one line naming gc_free on stderr and leaves the heap as it was;
  * gc_realloc fails with EINVAL); gc_type_new and gc_alloc_typed argument
  * checks; gc_strdup(NULL); gc_read_stats(NULL); gc_blocking_end outside a
- * region aborts naming gc_blocking_end, and gc_shutdown with another thread
- * attached refuses naming gc_shutdown (both in a re-executed child).
+ * region aborts naming gc_blocking_end, gc_shutdown with another thread
+ * attached refuses naming gc_shutdown, and gc_alloc from a signal handler
+ * that interrupted an allocation aborts naming the re-entry (all in a
+ * re-executed child).
  */
 #define _GNU_SOURCE
 #include "test_util.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/time.h>
 
 #define MiB ((uint64_t)1 << 20)
 
@@ -604,6 +607,35 @@ static void test_blocking_end_without_begin_aborts(void **state)
     expect_abort("blocking-end-before-init");
 }
 
+/* A signal handler that allocates, raised (SIGPROF, every few ms of CPU)
+ * while the child allocates in a loop: the handler soon interrupts an
+ * allocation, and the re-entry must abort with a message that names it,
+ * not deadlock on a lock the interrupted call holds (large objects, the
+ * slow path) nor hand out a slot twice (small objects, the fast path). */
+static void expect_reentry_abort(const char *scenario)
+{
+    struct child_result r;
+    char how[128];
+    run_child(exec_self, (void *)scenario, 30, &r);
+    describe_status(r.status, how, sizeof how);
+    CHECK(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT,
+          "%s: child %s, expected abort (SIGABRT) on re-entry (SIGALRM: it "
+          "hung); its stderr:\n%s",
+          scenario, how, r.err);
+    CHECK(count_lines(r.err, "cgc: gc_alloc: ", "signal handler",
+                      "not async-signal-safe") == 1,
+          "%s: the abort message does not name the re-entry of gc_alloc "
+          "from a signal handler; stderr:\n%s",
+          scenario, r.err);
+}
+
+static void test_alloc_from_signal_handler_aborts(void **state)
+{
+    (void)state;
+    expect_reentry_abort("alloc-in-signal-handler-large");
+    expect_reentry_abort("alloc-in-signal-handler-small");
+}
+
 static void test_shutdown_refused_with_attached_thread(void **state)
 {
     (void)state;
@@ -644,8 +676,50 @@ static void *attached_thread(void *arg)
     return NULL;
 }
 
+static void allocating_handler(int sig)
+{
+    (void)sig;
+    void *volatile p = gc_alloc(24);
+    (void)p;
+}
+
+/* Allocate in a loop while SIGPROF runs allocating_handler; returns only if
+ * no re-entry was caught within 10 s. */
+static int alloc_under_signals(size_t size)
+{
+    sigset_t prof;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    /* The collector's threads inherit the mask: the signal comes here. */
+    pthread_sigmask(SIG_BLOCK, &prof, NULL);
+    gc_init();
+    (void)gc_alloc(16);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = allocating_handler;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGPROF, &sa, NULL) != 0)
+        return 5;
+    pthread_sigmask(SIG_UNBLOCK, &prof, NULL);
+    struct itimerval every = {{0, 100}, {0, 100}}; /* the tick, really */
+    if (setitimer(ITIMER_PROF, &every, NULL) != 0)
+        return 6;
+    uint64_t t0 = mono_ns();
+    while (mono_ns() - t0 < 10000000000u)
+        for (int i = 0; i < 1000; i++) {
+            void *volatile p = gc_alloc(size);
+            (void)p;
+        }
+    fprintf(stderr, "CHILD: no re-entry was caught in 10 s\n");
+    return 0;
+}
+
 static int child_main(const char *scenario)
 {
+    if (strcmp(scenario, "alloc-in-signal-handler-large") == 0)
+        return alloc_under_signals(40000);
+    if (strcmp(scenario, "alloc-in-signal-handler-small") == 0)
+        return alloc_under_signals(48);
     if (strcmp(scenario, "blocking-end-without-begin") == 0) {
         gc_init();
         (void)gc_alloc(16);
@@ -720,6 +794,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blocking_end_without_begin_aborts),
         cmocka_unit_test(test_shutdown_refused_with_attached_thread),
+        cmocka_unit_test(test_alloc_from_signal_handler_aborts),
         cmocka_unit_test(test_size_zero),
         cmocka_unit_test(test_huge_sizes),
         cmocka_unit_test(test_beyond_machine_memory),
