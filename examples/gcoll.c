@@ -5,7 +5,8 @@
  * prints the statistics after each batch, in the Go program's format.
  *
  * Run it with CGC_DEBUG=gctrace=1 to see one line per collection, as
- * GODEBUG=gctrace=1 shows for the Go original.
+ * GODEBUG=gctrace=1 shows for the Go original (examples/gcoll.go is the
+ * same algorithm in Go; README compares the two outputs).
  */
 #include <cgc.h>
 #include <stdio.h>

@@ -45,7 +45,12 @@
  *                                  its referrer, if marking missed a
  *                                  reachable object (a forgotten GC_WRITE);
  *                   clobberfree    fill freed objects with 0xdeadbeef so a
- *                                  use after free shows at once.
+ *                                  use after free shows at once;
+ *                   gcpacertrace   Go's two pacer lines per cycle;
+ *                   scavtrace      Go's scav line per cycle.
+ *                 As GODEBUG, the list is read item by item: an unknown or
+ *                 malformed item is reported once on stderr, naming it, and
+ *                 ignored; the valid items still apply.
  */
 #ifndef CGC_H
 #define CGC_H
@@ -91,15 +96,25 @@ int gc_init(void);
 void gc_shutdown(void);
 
 /* ------------------------------------------------------------------------
- * Allocation. All functions are thread-safe; the calling thread is attached
- * automatically on its first allocation. Objects of 16 bytes or more are
- * 16-byte aligned, smaller ones 8-byte aligned (as malloc).
+ * Allocation. All functions are thread-safe but not async-signal-safe; the
+ * calling thread is attached automatically on its first allocation.
+ * Objects of 16 bytes or more are 16-byte aligned, smaller ones 8-byte
+ * aligned (as malloc).
  * ------------------------------------------------------------------------ */
 
 /* Allocate size bytes, zeroed, scanned conservatively (every aligned word may
  * be a pointer). size 0 returns a unique minimum-size object.
- * Errors: NULL with errno ENOMEM when the memory cannot be had (including
- * any size too large to represent, such as SIZE_MAX). */
+ * Errors: NULL with errno ENOMEM when the memory cannot be had, including
+ * any size too large to represent (such as SIZE_MAX) and, at once, any size
+ * larger than the machine could ever back: its physical RAM + swap, or
+ * RLIMIT_AS / RLIMIT_DATA when lower (the rule by which Linux's heuristic
+ * overcommit refuses such a malloc). The same holds for every allocation
+ * function below.
+ * Not async-signal-safe (like malloc), nor is any other gc_* function: a
+ * signal handler must not allocate. A handler that calls an allocation
+ * function while the code it interrupted is inside one (on the same
+ * thread) is caught and aborts with a message naming the re-entry, rather
+ * than deadlocking on an internal lock or handing out an object twice. */
 void *gc_alloc(size_t size);
 
 /* Allocate size bytes that are never scanned: for pointer-free data (strings,
@@ -279,9 +294,11 @@ int gc_set_percent(int percent);
 /* Set the soft memory limit (like debug.SetMemoryLimit): the collector
  * collects earlier and returns free memory to the OS to keep the memory the
  * heap retains (sys - heap_released) under `bytes`. A limit below what the
- * program needs makes collections more frequent, at most about half of the
- * time, rather than failing. Negative only reads. Returns the previous limit
- * (INT64_MAX when there was none). Thread-safe. */
+ * program needs makes collections run back to back but at most about half
+ * of the time, rather than failing: allocation then goes on without waiting
+ * for them and the heap grows past the limit (Go's GC CPU limiter), so the
+ * program runs at about half speed. Negative only reads. Returns the
+ * previous limit (INT64_MAX when there was none). Thread-safe. */
 int64_t gc_set_memory_limit(int64_t bytes);
 
 /* ------------------------------------------------------------------------
@@ -322,7 +339,10 @@ struct gc_stats {
     double gc_cpu_fraction;  /* fraction of CPU time used by the collector
                                 since gc_init */
 
-    /* Per size class: by_size[0] aggregates large objects (size 0). */
+    /* Per small size class, as Go's BySize: object size, objects allocated
+     * and freed. Large objects (over 32 KiB) are counted in mallocs and
+     * frees but in no entry; by_size[0] is, as in Go, the size-0 entry and
+     * always {0, 0, 0}. */
     struct {
         uint32_t size;
         uint64_t mallocs;

@@ -5,7 +5,8 @@
  * of their span class: a ctz on the span's alloc-bit cache, no lock. When
  * the span runs out, the slow path (cache_refill) may first run a
  * collection the pacer asks for. Large objects get a span of their own from
- * the page heap after sweeping enough pages to make room.
+ * the page heap after sweeping enough pages to make room; one larger than
+ * the machine's RAM + swap (os_backable_bytes) fails with ENOMEM at once.
  *
  * Zeroing: spans fresh from the OS are zero; a reused span (needzero) is
  * zeroed slot by slot on allocation, except for noscan objects, whose
@@ -16,6 +17,7 @@
 #include "gc.h"
 #include "heap.h"
 #include "mark.h"
+#include "os.h"
 #include "pacer.h"
 #include "report.h"
 #include "sweep.h"
@@ -33,6 +35,39 @@ static void count_small(struct gc_thread *t, unsigned size_class)
     _Atomic uint64_t *c = &t->mallocs[size_class];
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
                           memory_order_relaxed);
+}
+
+/* The guard against re-entry from a signal handler. Allocation is not
+ * async-signal-safe: a handler that allocates while the code it interrupted
+ * is inside an allocation function would either take the same slot of a
+ * cached span (the fast path is a read-modify-write of the span's alloc
+ * cache) or wait for a lock the interrupted code holds, forever. The whole
+ * allocation is guarded, fast path included, because the first case
+ * corrupts the heap silently. The cost is a load, a test and two plain
+ * stores to the thread's record, which the fast path has in hand; the
+ * signal fences only keep the compiler from moving the allocation's own
+ * accesses out of the guarded section. */
+static CGC_NOINLINE _Noreturn void report_reentry(const char *call)
+{
+    report_fatal("%s: called from a signal handler that interrupted the "
+                 "allocator (allocation is not async-signal-safe); allocate "
+                 "outside signal handlers or block the signal around "
+                 "allocation",
+                 call);
+}
+
+static inline void allocator_enter(struct gc_thread *t, const char *call)
+{
+    if (unlikely(t->in_allocator))
+        report_reentry(call);
+    t->in_allocator = 1;
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
+static inline void allocator_leave(struct gc_thread *t)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+    t->in_allocator = 0;
 }
 
 static void check_running(struct gc_thread *t)
@@ -92,7 +127,11 @@ static CGC_NOINLINE void *alloc_large(struct gc_thread *t, size_t size,
                                       enum object_kind kind,
                                       const struct gc_type *type)
 {
-    if (size > MAX_ALLOC_SIZE) {
+    /* Like malloc under Linux's heuristic overcommit: a request the machine
+     * could never back fails at once, instead of mapping address space and
+     * metadata for it (gigabytes for 2^44 bytes) and having every cycle
+     * scan it. */
+    if (size > MAX_ALLOC_SIZE || size > os_backable_bytes()) {
         errno = ENOMEM;
         return NULL;
     }
@@ -135,13 +174,14 @@ static CGC_NOINLINE void *alloc_large(struct gc_thread *t, size_t size,
 }
 
 static void *alloc_object(size_t size, enum object_kind kind,
-                          const struct gc_type *type)
+                          const struct gc_type *type, const char *call)
 {
     struct gc_thread *t = thread_current_or_attach();
     if (unlikely(!t)) {
         errno = ENOMEM;
         return NULL;
     }
+    allocator_enter(t, call);
     /* Inside cgc while the span cache is updated: a preemption signal must
      * not stop the thread with its cache half-written (threads.h). */
     threads_library_enter(t);
@@ -149,17 +189,18 @@ static void *alloc_object(size_t size, enum object_kind kind,
                   ? alloc_small(t, size ? size : 1, kind, type)
                   : alloc_large(t, size, kind, type);
     threads_library_leave(t);
+    allocator_leave(t);
     return p;
 }
 
 void *gc_alloc(size_t size)
 {
-    return alloc_object(size, KIND_SCAN, NULL);
+    return alloc_object(size, KIND_SCAN, NULL, "gc_alloc");
 }
 
 void *gc_alloc_noscan(size_t size)
 {
-    return alloc_object(size, KIND_NOSCAN, NULL);
+    return alloc_object(size, KIND_NOSCAN, NULL, "gc_alloc_noscan");
 }
 
 void *gc_alloc_typed(size_t size, const gc_type *t)
@@ -168,7 +209,7 @@ void *gc_alloc_typed(size_t size, const gc_type *t)
         errno = EINVAL;
         return NULL;
     }
-    return alloc_object(size, KIND_TYPED, t);
+    return alloc_object(size, KIND_TYPED, t, "gc_alloc_typed");
 }
 
 void *gc_calloc(size_t n, size_t size)
@@ -258,7 +299,7 @@ static void *realloc_object(void *p, size_t size)
     }
     if (type && size < type->size)
         size = type->size;
-    void *q = alloc_object(size, kind, type);
+    void *q = alloc_object(size, kind, type, "gc_realloc");
     if (!q)
         return NULL;
     memcpy(q, p, size < old_size ? size : old_size);
@@ -300,15 +341,21 @@ static void free_object(void *p)
     _Atomic uint64_t *freed =
         atomic_load_explicit(&s->freed_bits, memory_order_acquire);
     if (!freed) {
+        /* The heap lock is taken here: guarded like an allocation. */
+        struct gc_thread *t = thread_current();
+        if (t)
+            allocator_enter(t, "gc_free");
         _Atomic uint64_t *fresh = heap_meta_alloc(FREED_BITS_BYTES);
+        if (fresh && atomic_compare_exchange_strong_explicit(
+                         &s->freed_bits, &freed, fresh, memory_order_acq_rel,
+                         memory_order_acquire))
+            freed = fresh;
+        else if (fresh)
+            heap_meta_free((void *)fresh, FREED_BITS_BYTES);
+        if (t)
+            allocator_leave(t);
         if (!fresh)
             return; /* cannot record it: the collector will free it */
-        if (atomic_compare_exchange_strong_explicit(&s->freed_bits, &freed,
-                                                    fresh, memory_order_acq_rel,
-                                                    memory_order_acquire))
-            freed = fresh;
-        else
-            heap_meta_free((void *)fresh, FREED_BITS_BYTES);
     }
     uint64_t bit = (uint64_t)1 << (idx % 64);
     if (atomic_fetch_or_explicit(&freed[idx / 64], bit, memory_order_relaxed) &

@@ -2,7 +2,9 @@
  * env.c — parsing CGC_PERCENT, CGC_MEMLIMIT, CGC_WORKERS, CGC_SIGNAL and
  * CGC_DEBUG (like Go's GOGC, GOMEMLIMIT and GODEBUG). Parsing is strict: a
  * value with trailing junk, out of range or empty is malformed, reported once
- * with the variable's name, and the default is used instead.
+ * with the variable's name, and the default is used instead. CGC_DEBUG is a
+ * list read item by item: a bad item is reported (naming it) and skipped,
+ * the others apply.
  */
 #include "env.h"
 
@@ -181,8 +183,10 @@ static void read_signal(struct gc_config *c)
                        s, DEFAULT_SIGNAL_OFFSET, c->signal);
 }
 
-/* One "name=value" item of CGC_DEBUG; false if malformed. */
-static bool debug_item(struct gc_config *c, const char *item, size_t len)
+/* One "name=value" item of CGC_DEBUG: applied to *c if it is valid,
+ * otherwise reported (unless `quiet`) with the names it may take. */
+static void debug_item(struct gc_config *c, const char *item, size_t len,
+                       bool quiet)
 {
     static const struct {
         const char *name;
@@ -197,22 +201,48 @@ static bool debug_item(struct gc_config *c, const char *item, size_t len)
         {"asyncpreemptoff", offsetof(struct gc_config, asyncpreemptoff)},
     };
     const char *eq = memchr(item, '=', len);
-    if (!eq)
-        return false;
-    size_t name_len = (size_t)(eq - item);
-    size_t value_len = len - name_len - 1;
-    if (value_len != 1 || (eq[1] != '0' && eq[1] != '1'))
-        return false;
-    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
-        if (strlen(flags[i].name) == name_len &&
-            memcmp(flags[i].name, item, name_len) == 0) {
-            *(bool *)((char *)c + flags[i].offset) = eq[1] == '1';
-            return true;
+    if (eq && len - (size_t)(eq - item) == 2 &&
+        (eq[1] == '0' || eq[1] == '1')) {
+        size_t name_len = (size_t)(eq - item);
+        for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+            if (strlen(flags[i].name) == name_len &&
+                memcmp(flags[i].name, item, name_len) == 0) {
+                *(bool *)((char *)c + flags[i].offset) = eq[1] == '1';
+                return;
+            }
         }
+    }
+    if (quiet)
+        return;
+    char names[256] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        int n = snprintf(names + used, sizeof names - used, "%s%s",
+                         i ? ", " : "", flags[i].name);
+        if (n < 0 || (size_t)n >= sizeof names - used)
+            break;
+        used += (size_t)n;
+    }
+    report_warning("CGC_DEBUG item \"%.*s\" is not name=0 or name=1 with "
+                   "a name among %s; ignoring it",
+                   (int)len, item, names);
+}
+
+/* Whether the item [item, item+len) of s already occurred before it. */
+static bool seen_before(const char *s, const char *item, size_t len)
+{
+    for (const char *p = s; p < item;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (n == len && memcmp(p, item, len) == 0)
+            return true;
+        p += n + 1;
     }
     return false;
 }
 
+/* As GODEBUG: every valid item applies (a later one wins), a malformed or
+ * unknown one is reported once and ignored, empty items are skipped. */
 static void read_debug(struct gc_config *c)
 {
     c->gctrace = false;
@@ -223,25 +253,15 @@ static void read_debug(struct gc_config *c)
     c->scavtrace = false;
     c->asyncpreemptoff = false;
     const char *s = getenv("CGC_DEBUG");
-    if (!s || !*s)
+    if (!s)
         return;
-    struct gc_config parsed = *c;
-    bool ok = true;
-    for (const char *item = s; ok && *item;) {
+    for (const char *item = s; *item;) {
         const char *comma = strchr(item, ',');
         size_t len = comma ? (size_t)(comma - item) : strlen(item);
-        ok = debug_item(&parsed, item, len);
+        if (len)
+            debug_item(c, item, len, seen_before(s, item, len));
         item += len + (comma ? 1 : 0);
     }
-    if (ok)
-        *c = parsed;
-    else
-        report_warning(
-            "CGC_DEBUG=\"%s\" is not a comma-separated list of "
-            "gctrace, gcstoptheworld, gccheckmark, clobberfree, "
-            "gcpacertrace, scavtrace, asyncpreemptoff, each =0 or =1; "
-            "ignoring it",
-            s);
 }
 
 void env_read_config(struct gc_config *out)

@@ -451,7 +451,11 @@ static void respect_cpu_cap(void)
         return;
     uint64_t ready = collector.last_end_ns + collector.last_duration_ns;
     uint64_t now = os_monotonic_ns();
-    if (collector.last_end_ns && now < ready) {
+    bool limited = collector.last_end_ns && now < ready;
+    /* While the cap holds cycles apart, allocating threads must not wait
+     * for them (pacer.h): set before the sleep they would wait out. */
+    pacer_set_cpu_limited(limited);
+    if (limited) {
         uint64_t wait = ready - now;
         struct timespec ts = {(time_t)(wait / 1000000000u),
                               (long)(wait % 1000000000u)};
@@ -537,7 +541,8 @@ void gc_collect_if_due(struct gc_thread *self)
     /* Back-pressure: past the hard goal, an allocating thread helps mark
      * for as long as there is work to take, and waits for the cycle only
      * when there is none (Go's assists park likewise), so it never outruns
-     * the collector for long. */
+     * the collector for long. Not while the CPU cap holds cycles apart:
+     * pacer_over_hard_goal is false then (pacer.h). */
     while (self && pacer_over_hard_goal(gc_config.stoptheworld)) {
         if (atomic_load_explicit(&gc_internal_barrier_enabled,
                                  memory_order_relaxed)) {

@@ -58,6 +58,7 @@ static struct {
 
 int heap_init(void)
 {
+    os_probe_memory();
     size_t bytes = ARENA_INDEX_ENTRIES * sizeof *arena_index;
     arena_index = os_map(bytes);
     if (!arena_index)

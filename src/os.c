@@ -2,15 +2,54 @@
  * os.c — thin wrappers over mmap/madvise and the clocks, so the rest of the
  * library never calls the system directly. Every mapping is private,
  * anonymous and MAP_NORESERVE: the heap reserves address space in 64 MiB
- * arenas and the kernel commits pages on first touch.
+ * arenas and the kernel commits pages on first touch. os_probe_memory runs
+ * once per gc_init (from heap_init); afterwards os_backable_bytes only
+ * reads what it found.
  */
 #define _GNU_SOURCE
 #include "os.h"
 
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Set by os_probe_memory during gc_init, before any allocation can read it
+ * (gc_init publishes its work with a release store), never written after. */
+static uint64_t backable_bytes = UINT64_MAX;
+
+static uint64_t lower_to_rlimit(uint64_t bytes, int resource)
+{
+    struct rlimit r;
+    if (getrlimit(resource, &r) == 0 && r.rlim_cur != RLIM_INFINITY &&
+        (uint64_t)r.rlim_cur < bytes)
+        return (uint64_t)r.rlim_cur;
+    return bytes;
+}
+
+void os_probe_memory(void)
+{
+    /* The rule of Linux's heuristic overcommit, which refuses a malloc that
+     * is larger than RAM + swap: no request over that can ever be backed.
+     * A resource limit on the address space or on data, when lower, is
+     * the bound instead. A figure the system does not give imposes none. */
+    uint64_t bytes = UINT64_MAX;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    struct sysinfo si;
+    if (pages > 0 && page > 0 && sysinfo(&si) == 0)
+        bytes = (uint64_t)pages * (uint64_t)page +
+                (uint64_t)si.totalswap * (uint64_t)si.mem_unit;
+    bytes = lower_to_rlimit(bytes, RLIMIT_AS);
+    bytes = lower_to_rlimit(bytes, RLIMIT_DATA);
+    backable_bytes = bytes;
+}
+
+uint64_t os_backable_bytes(void)
+{
+    return backable_bytes;
+}
 
 void *os_map(size_t size)
 {

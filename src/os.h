@@ -16,6 +16,12 @@ void os_unmap(void *p, size_t size);
 /* Give the pages back to the OS; they read as zero afterwards. */
 void os_release(void *p, size_t size);
 
+/* The largest request the machine could ever back: physical RAM + swap,
+ * or RLIMIT_AS / RLIMIT_DATA when lower (UINT64_MAX if unknown). Probed
+ * once per gc_init by os_probe_memory. */
+void os_probe_memory(void);
+uint64_t os_backable_bytes(void);
+
 int os_cpu_count(void);
 uint64_t os_monotonic_ns(void);
 uint64_t os_realtime_ns(void);

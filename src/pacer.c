@@ -4,7 +4,8 @@
  * percent < 0 means no GOGC goal (CGC_PERCENT=off): cycles then run only
  * for the memory limit, if one is set. Fields are relaxed atomics: setters
  * may run on any thread while allocating threads read the goal, and every
- * consumer tolerates a value one update old.
+ * consumer tolerates a value one update old (a stale cpu_limited lets one
+ * refill wait for a cycle, or skip one wait, once).
  */
 #include "pacer.h"
 
@@ -27,6 +28,9 @@ static struct {
     _Atomic uint64_t heap_marked;
     _Atomic uint64_t goal, trigger;
     atomic_bool limit_bound; /* the memory limit set the goal */
+    /* The CPU cap holds cycles apart (gc.c, respect_cpu_cap): written by
+     * the collector thread, read by allocating threads. */
+    atomic_bool cpu_limited;
     atomic_int percent;
     _Atomic int64_t memory_limit;
     _Atomic uint64_t overhead; /* retained memory that is not heap objects */
@@ -98,6 +102,7 @@ void pacer_init(int percent, int64_t memory_limit)
     atomic_store(&pacer.alloc_per_scan, 0.5);
     atomic_store(&pacer.last_scanned, 0);
     atomic_store(&pacer.assist_ratio, 0.0);
+    atomic_store(&pacer.cpu_limited, false);
     recompute();
 }
 
@@ -118,6 +123,11 @@ bool pacer_should_collect(bool stop_the_world)
 
 bool pacer_over_hard_goal(bool stop_the_world)
 {
+    /* Go's GC CPU limiter: while cycles are held to half the time, a
+     * thread that waited for them would wait for the cap too, so the heap
+     * overshoots instead. */
+    if (pacer_cpu_limited())
+        return false;
     int64_t live = atomic_load_explicit(&pacer.heap_live, memory_order_relaxed);
     uint64_t goal = atomic_load_explicit(&pacer.goal, memory_order_relaxed);
     if (goal == UINT64_MAX || live <= 0)
@@ -150,6 +160,10 @@ void pacer_cycle_start(void)
 
 int64_t pacer_assist_debt(uint64_t bytes)
 {
+    /* As Go's limiter, which turns assists off: the collector already
+     * takes its half of the time. */
+    if (pacer_cpu_limited())
+        return 0;
     return (int64_t)((double)bytes *
                      atomic_load_explicit(&pacer.assist_ratio,
                                           memory_order_relaxed));
@@ -222,8 +236,20 @@ int64_t pacer_set_memory_limit(int64_t bytes)
         return pacer_memory_limit();
     int64_t old = atomic_exchange_explicit(&pacer.memory_limit, bytes,
                                            memory_order_relaxed);
+    if (bytes == NO_LIMIT)
+        pacer_set_cpu_limited(false); /* the cap applies under a limit only */
     recompute();
     return old;
+}
+
+void pacer_set_cpu_limited(bool limited)
+{
+    atomic_store_explicit(&pacer.cpu_limited, limited, memory_order_relaxed);
+}
+
+bool pacer_cpu_limited(void)
+{
+    return atomic_load_explicit(&pacer.cpu_limited, memory_order_relaxed);
 }
 
 void pacer_trace_cycle_start(uint64_t heap_live_start)

@@ -30,11 +30,13 @@ bool pacer_should_collect(bool stop_the_world);
 
 /* Whether the heap is past the hard goal, where allocating threads mark or
  * wait for the cycle: the goal itself with the world stopped or when the
- * memory limit set it, 10 % over it otherwise. */
+ * memory limit set it, 10 % over it otherwise; never while the CPU cap is
+ * engaged (pacer_cpu_limited). */
 bool pacer_over_hard_goal(bool stop_the_world);
 /* A concurrent cycle starts: fix the assist ratio for it. */
 void pacer_cycle_start(void);
-/* Scan work (bytes) owed for allocating `bytes` during this mark phase. */
+/* Scan work (bytes) owed for allocating `bytes` during this mark phase;
+ * 0 while the CPU cap is engaged. */
 int64_t pacer_assist_debt(uint64_t bytes);
 /* End of a cycle: what was marked and scanned, what was allocated while
  * marking; sets heap_live, the next goal and trigger. `retained` is the
@@ -56,6 +58,16 @@ uint64_t pacer_heap_goal(void);
 uint64_t pacer_trigger(void);
 int pacer_percent(void);
 int pacer_set_percent(int percent);
+/* Go's GC CPU limiter, the pacer's side. Under a memory limit the collector
+ * spaces automatic cycles so that they take at most about half the time
+ * (gc.c, respect_cpu_cap); while it has to (the heap reaches the trigger
+ * again before the cap allows a cycle: a limit below the live heap), it
+ * sets this, and allocating threads neither assist nor wait for a cycle:
+ * the heap overshoots the limit and the program runs at about half speed
+ * instead of waiting for every cycle, cap included. Cleared when a cycle
+ * may start on time again, or when the limit is removed. */
+void pacer_set_cpu_limited(bool limited);
+bool pacer_cpu_limited(void);
 int64_t pacer_memory_limit(void);
 int64_t pacer_set_memory_limit(int64_t bytes);
 

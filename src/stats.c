@@ -172,9 +172,14 @@ static void read_stats(gc_stats *out)
                                                        memory_order_relaxed)
                                 : atomic_load_explicit(&stats.small_frees[i],
                                                        memory_order_relaxed);
-        out->by_size[i].size = i == 0 ? 0 : size_classes[i].size;
-        out->by_size[i].mallocs = mallocs[i];
-        out->by_size[i].frees = frees;
+        /* As Go's BySize: small size classes only. Entry 0 stays Go's
+         * empty size-0 entry; large objects (our class 0) count in
+         * mallocs and frees alone. */
+        if (i > 0) {
+            out->by_size[i].size = size_classes[i].size;
+            out->by_size[i].mallocs = mallocs[i];
+            out->by_size[i].frees = frees;
+        }
         out->mallocs += mallocs[i];
         out->frees += frees;
         if (i > 0) {

@@ -21,6 +21,7 @@
 #include "cache.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/types.h>
 
@@ -101,6 +102,12 @@ struct gc_thread {
      * whether the thread was reported for blocking the signal. */
     uint64_t signalled_ns;
     bool reported_blocked;
+    /* Owner only (alloc.c): non-zero while the thread is inside an
+     * allocation function, so that a signal handler that allocates while it
+     * interrupted one is caught instead of corrupting the span cache or
+     * deadlocking on a lock the interrupted code holds. volatile
+     * sig_atomic_t with signal fences: the handler runs on this thread. */
+    volatile sig_atomic_t in_allocator;
 };
 
 /* Around every public entry point that takes a lock or changes state the

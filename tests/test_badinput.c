@@ -3,20 +3,25 @@
  *
  * Size 0 (a unique non-NULL object) and impossible sizes (SIZE_MAX,
  * SIZE_MAX/2, sizes that wrap when rounded up) for every allocation
- * function (NULL, ENOMEM, no crash, the heap works afterwards);
+ * function (NULL, ENOMEM, no crash, the heap works afterwards), and sizes
+ * beyond the machine's RAM + swap (2^40, 2^44: refused at once with ENOMEM
+ * while 64 MiB still works);
  * gc_free / gc_size / gc_realloc on NULL, a stack address, a malloc
  * pointer, an interior pointer, a freed object and a double free (gc_free
  * reports one line naming gc_free on stderr and leaves the heap as it was;
  * gc_realloc fails with EINVAL); gc_type_new and gc_alloc_typed argument
  * checks; gc_strdup(NULL); gc_read_stats(NULL); gc_blocking_end outside a
- * region aborts naming gc_blocking_end, and gc_shutdown with another thread
- * attached refuses naming gc_shutdown (both in a re-executed child).
+ * region aborts naming gc_blocking_end, gc_shutdown with another thread
+ * attached refuses naming gc_shutdown, and gc_alloc from a signal handler
+ * that interrupted an allocation aborts naming the re-entry (all in a
+ * re-executed child).
  */
 #define _GNU_SOURCE
 #include "test_util.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/time.h>
 
 #define MiB ((uint64_t)1 << 20)
 
@@ -199,6 +204,109 @@ static void test_huge_sizes(void **state)
           (unsigned long long)(before.heap_sys / MiB),
           (unsigned long long)(after.heap_sys / MiB));
     witnesses_check("impossible allocation sizes");
+}
+
+/* ---- sizes the machine can never back -------------------------------------
+ */
+
+#include <sys/sysinfo.h>
+
+/* RAM + swap, as the library bounds a request (without the rlimits, which
+ * only lower it). */
+static uint64_t machine_memory(void)
+{
+    struct sysinfo si;
+    if (sysinfo(&si) != 0)
+        return UINT64_MAX;
+    return ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
+}
+
+/* The allocation entry points of cgc.h, by index, for a size. */
+#define NENTRY 7
+static const char *const entry_names[NENTRY] = {
+    "gc_alloc",           "gc_alloc_noscan",    "gc_alloc_typed",
+    "gc_calloc(1, size)", "gc_calloc(size, 1)", "gc_realloc(NULL, size)",
+    "gc_realloc(p, size)"};
+
+static void *call_entry(int k, size_t sz, void *p)
+{
+    switch (k) {
+    case 0:
+        return gc_alloc(sz);
+    case 1:
+        return gc_alloc_noscan(sz);
+    case 2:
+        return gc_alloc_typed(sz, t8);
+    case 3:
+        return gc_calloc(1, sz);
+    case 4:
+        return gc_calloc(sz, 1);
+    case 5:
+        return gc_realloc(NULL, sz);
+    default:
+        return gc_realloc(p, sz);
+    }
+}
+
+/* 1 TiB and 16 TiB fit the address space, but no machine this runs on has
+ * them: each entry point refuses them at once with ENOMEM (it used to map
+ * them, 16 GiB of metadata and a minute for 2^44, and every later cycle
+ * scanned the 2^40 bytes of a gc_alloc), and the heap is unchanged. A size
+ * the machine can hold still works. */
+static void test_beyond_machine_memory(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {(size_t)1 << 40, (size_t)1 << 44};
+    uint64_t machine = machine_memory();
+    witnesses_make();
+    gc_stats before, after;
+    gc_read_stats(&before);
+    void *live = gc_alloc(64);
+    fill_pattern(live, 64, 2);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        if (sizes[i] <= machine) {
+            print_message("skipping %zu bytes: this machine has %llu bytes "
+                          "of RAM + swap\n",
+                          sizes[i], (unsigned long long)machine);
+            continue;
+        }
+        for (int k = 0; k < NENTRY; k++) {
+            errno = 0;
+            void *r = call_entry(k, sizes[i], live);
+            int e = errno;
+            CHECK(r == NULL, "%s(%zu = 2^%d) returned %p, expected NULL",
+                  entry_names[k], sizes[i], __builtin_ctzll(sizes[i]), r);
+            CHECK(e == ENOMEM, "%s(2^%d): errno %d (%s), expected ENOMEM",
+                  entry_names[k], __builtin_ctzll(sizes[i]), e, strerror(e));
+        }
+    }
+    CHECK(gc_base(live) == live && check_pattern(live, 64, 2) == 64,
+          "failed gc_realloc(p, 2^40) touched p");
+    gc_read_stats(&after);
+    CHECK(after.heap_sys <= before.heap_sys + 256 * MiB,
+          "heap_sys grew from %llu MiB to %llu MiB through refused "
+          "allocations",
+          (unsigned long long)(before.heap_sys / MiB),
+          (unsigned long long)(after.heap_sys / MiB));
+
+    /* What the machine can back is still served, by every entry point. */
+    for (int k = 0; k < NENTRY; k++) {
+        void *r = call_entry(k, (size_t)64 << 20, live);
+        CHECK(r != NULL && gc_size(r) >= ((size_t)64 << 20),
+              "%s(64 MiB) failed (errno %d, %s)", entry_names[k], errno,
+              strerror(errno));
+    }
+    /* A quarter of the machine (at most 4 GiB: address space only, a
+     * noscan object is neither touched nor scanned). */
+    size_t big = machine / 4 < ((uint64_t)4 << 30) ? (size_t)(machine / 4)
+                                                   : (size_t)4 << 30;
+    void *r = gc_alloc_noscan(big);
+    CHECK(r != NULL && gc_size(r) >= big,
+          "gc_alloc_noscan(%zu), a quarter of RAM + swap, failed (errno %d)",
+          big, errno);
+    r = NULL;
+    gc_collect();
+    witnesses_check("allocations beyond the machine's memory");
 }
 
 /* ---- gc_free --------------------------------------------------------------
@@ -499,6 +607,35 @@ static void test_blocking_end_without_begin_aborts(void **state)
     expect_abort("blocking-end-before-init");
 }
 
+/* A signal handler that allocates, raised (SIGPROF, every few ms of CPU)
+ * while the child allocates in a loop: the handler soon interrupts an
+ * allocation, and the re-entry must abort with a message that names it,
+ * not deadlock on a lock the interrupted call holds (large objects, the
+ * slow path) nor hand out a slot twice (small objects, the fast path). */
+static void expect_reentry_abort(const char *scenario)
+{
+    struct child_result r;
+    char how[128];
+    run_child(exec_self, (void *)scenario, 30, &r);
+    describe_status(r.status, how, sizeof how);
+    CHECK(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT,
+          "%s: child %s, expected abort (SIGABRT) on re-entry (SIGALRM: it "
+          "hung); its stderr:\n%s",
+          scenario, how, r.err);
+    CHECK(count_lines(r.err, "cgc: gc_alloc: ", "signal handler",
+                      "not async-signal-safe") == 1,
+          "%s: the abort message does not name the re-entry of gc_alloc "
+          "from a signal handler; stderr:\n%s",
+          scenario, r.err);
+}
+
+static void test_alloc_from_signal_handler_aborts(void **state)
+{
+    (void)state;
+    expect_reentry_abort("alloc-in-signal-handler-large");
+    expect_reentry_abort("alloc-in-signal-handler-small");
+}
+
 static void test_shutdown_refused_with_attached_thread(void **state)
 {
     (void)state;
@@ -539,8 +676,50 @@ static void *attached_thread(void *arg)
     return NULL;
 }
 
+static void allocating_handler(int sig)
+{
+    (void)sig;
+    void *volatile p = gc_alloc(24);
+    (void)p;
+}
+
+/* Allocate in a loop while SIGPROF runs allocating_handler; returns only if
+ * no re-entry was caught within 10 s. */
+static int alloc_under_signals(size_t size)
+{
+    sigset_t prof;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    /* The collector's threads inherit the mask: the signal comes here. */
+    pthread_sigmask(SIG_BLOCK, &prof, NULL);
+    gc_init();
+    (void)gc_alloc(16);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = allocating_handler;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGPROF, &sa, NULL) != 0)
+        return 5;
+    pthread_sigmask(SIG_UNBLOCK, &prof, NULL);
+    struct itimerval every = {{0, 100}, {0, 100}}; /* the tick, really */
+    if (setitimer(ITIMER_PROF, &every, NULL) != 0)
+        return 6;
+    uint64_t t0 = mono_ns();
+    while (mono_ns() - t0 < 10000000000u)
+        for (int i = 0; i < 1000; i++) {
+            void *volatile p = gc_alloc(size);
+            (void)p;
+        }
+    fprintf(stderr, "CHILD: no re-entry was caught in 10 s\n");
+    return 0;
+}
+
 static int child_main(const char *scenario)
 {
+    if (strcmp(scenario, "alloc-in-signal-handler-large") == 0)
+        return alloc_under_signals(40000);
+    if (strcmp(scenario, "alloc-in-signal-handler-small") == 0)
+        return alloc_under_signals(48);
     if (strcmp(scenario, "blocking-end-without-begin") == 0) {
         gc_init();
         (void)gc_alloc(16);
@@ -615,8 +794,10 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blocking_end_without_begin_aborts),
         cmocka_unit_test(test_shutdown_refused_with_attached_thread),
+        cmocka_unit_test(test_alloc_from_signal_handler_aborts),
         cmocka_unit_test(test_size_zero),
         cmocka_unit_test(test_huge_sizes),
+        cmocka_unit_test(test_beyond_machine_memory),
         cmocka_unit_test(test_free_null_silent),
         cmocka_unit_test(test_free_bad_pointers),
         cmocka_unit_test(test_free_interior_pointer),

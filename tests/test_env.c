@@ -6,9 +6,11 @@
  * allocates, collects several times and sends two gc_stats snapshots back
  * through a pipe; its stderr goes to a temporary file. Checked:
  *   - malformed CGC_PERCENT ("abc", "-5x", "", ...), CGC_WORKERS ("0",
- *     "many", "100000", ...) and CGC_DEBUG ("gctrace=banana", "nonsense")
- *     are reported exactly once, on a line starting with "cgc: " that
- *     names the variable, and the default is used;
+ *     "many", "100000", ...) and CGC_DEBUG items ("gctrace=banana",
+ *     "gctrace=2", "nonsense") are reported exactly once, on a line starting
+ *     with "cgc: " that names the variable (and the bad CGC_DEBUG item), and
+ *     the default is used; the valid items of CGC_DEBUG next to a bad one
+ *     still apply (as GODEBUG);
  *   - valid values are honoured (gc_percent, mark_workers) and not
  *     reported; CGC_PERCENT=off disables automatic collection (num_gc
  *     stays 0 over 100 MB of garbage);
@@ -275,22 +277,66 @@ static void test_workers_malformed(void **state)
 static void test_debug_malformed(void **state)
 {
     (void)state;
-    static const char *bad[] = {"gctrace=banana", "nonsense", "gctrace=", "=1",
-                                "gctrace=1x"};
+    static const char *bad[] = {"gctrace=banana", "nonsense",  "gctrace=", "=1",
+                                "gctrace=1x",     "gctrace=2", "bogus=1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct spec s = {NULL, NULL, bad[i], M_BASIC};
         struct outcome o;
         expect_reported(&s, "CGC_DEBUG", &o);
+        char quoted[64];
+        snprintf(quoted, sizeof quoted, "\"%s\"", bad[i]);
         CHECK(count_lines(o.err, "cgc: ", NULL, NULL) == 1,
               "[CGC_DEBUG=\"%s\"] more than one cgc: line:\n%s", bad[i], o.err);
+        CHECK(count_lines(o.err, "cgc: ", quoted, NULL) == 1,
+              "[CGC_DEBUG=\"%s\"] the message does not name the item %s:\n%s",
+              bad[i], quoted, o.err);
+        CHECK(count_lines(o.err, "cgc: ", "gctrace, gcstoptheworld",
+                          "scavtrace") == 1,
+              "[CGC_DEBUG=\"%s\"] the message does not list the known "
+              "names:\n%s",
+              bad[i], o.err);
         CHECK(count_lines(o.err, "gc ", NULL, NULL) == 0,
               "[CGC_DEBUG=\"%s\"] the default (no trace) was not used:\n%s",
               bad[i], o.err);
     }
-    /* A bad item next to a good one is still reported once. */
-    struct spec s = {NULL, NULL, "gcstoptheworld=1,nonsense", M_BASIC};
-    struct outcome o;
-    expect_reported(&s, "CGC_DEBUG", &o);
+}
+
+/* As GODEBUG: the valid items apply, each bad one is reported once
+ * (naming it) and ignored. */
+static void test_debug_bad_item_among_good(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *debug;
+        const char *bad_items[2]; /* each reported exactly once */
+    } cases[] = {
+        {"gctrace=1,bogus=1", {"\"bogus=1\""}},
+        {"bogus=1,gctrace=1", {"\"bogus=1\""}},
+        {"gcstoptheworld=1,nonsense,gctrace=1", {"\"nonsense\""}},
+        {"gctrace=1,bogus=1,gctrace=2,bogus=1",
+         {"\"bogus=1\"", "\"gctrace=2\""}},
+        {"gctrace=1,,", {NULL}}, /* empty items are skipped, as by Go */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct spec s = {NULL, NULL, cases[i].debug, M_BASIC};
+        struct outcome o;
+        run(&s, &o);
+        CHECK_CHILD_OK(o, &s);
+        size_t expected = 0;
+        for (size_t j = 0; j < 2 && cases[i].bad_items[j]; j++, expected++)
+            CHECK(count_lines(o.err, "cgc: ", "CGC_DEBUG",
+                              cases[i].bad_items[j]) == 1,
+                  "[CGC_DEBUG=\"%s\"] %s not reported exactly once:\n%s",
+                  cases[i].debug, cases[i].bad_items[j], o.err);
+        CHECK(count_lines(o.err, "cgc: ", NULL, NULL) == expected,
+              "[CGC_DEBUG=\"%s\"] expected %zu cgc: lines:\n%s", cases[i].debug,
+              expected, o.err);
+        size_t traced = count_lines(o.err, "gc ", NULL, NULL);
+        CHECK(traced == o.b.num_gc && traced >= 3,
+              "[CGC_DEBUG=\"%s\"] gctrace=1 was not applied: %zu gctrace "
+              "lines for %u cycles:\n%s",
+              cases[i].debug, traced, o.b.num_gc, o.err);
+    }
 }
 
 static void test_all_malformed_at_once(void **state)
@@ -468,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_percent_malformed),
         cmocka_unit_test(test_workers_malformed),
         cmocka_unit_test(test_debug_malformed),
+        cmocka_unit_test(test_debug_bad_item_among_good),
         cmocka_unit_test(test_all_malformed_at_once),
         cmocka_unit_test(test_percent_off),
         cmocka_unit_test(test_gctrace),

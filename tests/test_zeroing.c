@@ -2,7 +2,8 @@
  * test_zeroing — memory handed out zeroed, also when it is reused.
  *
  * For small and large sizes: objects are filled with garbage, dropped and
- * collected (or freed with gc_free and collected); the memory is then
+ * collected (or freed with gc_free and collected), one of each kind kept
+ * so that small spans are reused in place; the memory is then
  * allocated again (the test checks that slots really were reused) with
  * gc_alloc, gc_calloc and gc_alloc_typed, and every requested byte, and
  * the rest of the usable size, must read zero.
@@ -29,22 +30,36 @@ static void *alloc_kind(enum alloc_kind k, size_t size)
     }
 }
 
-/* Fill n objects of `size` with garbage and record their addresses hidden;
- * the objects are dropped on return. Half the garbage is in noscan objects,
- * half in scanned ones (0x80.. bytes never look like pointers), so that
- * both span kinds hold dirty freed memory. */
+/* The first object of each kind in a batch of garbage stays reachable from
+ * this root (and is not freed), so that its span keeps an object and the
+ * rest of the batch is reused in place after the sweep. If every object
+ * of a small span died, the span would go back to the page heap, and
+ * whether its pages come back next depends on the free lists (and on
+ * whether a stale stack word happened to keep one object alive): the reuse
+ * this test needs would be luck. */
+static void *anchor[3];
+
+/* Fill n objects of `size` (at least 8) with garbage and record their
+ * addresses hidden; the objects are dropped on return, but for the
+ * anchored ones. The garbage is spread over noscan, scanned and typed
+ * objects (0x80.. bytes never look like pointers), so that every span kind
+ * holds dirty freed memory. */
 static NOINLINE void make_garbage(uintptr_t *hidden, size_t n, size_t size,
                                   int explicit_free)
 {
     for (size_t i = 0; i < n; i++) {
-        void *p = (i & 1) ? gc_alloc(size) : gc_alloc_noscan(size);
+        void *p = i % 3 == 0   ? gc_alloc_noscan(size)
+                  : i % 3 == 1 ? gc_alloc(size)
+                               : gc_alloc_typed(size, word_type);
         if (!p) {
             hidden[i] = hide(NULL);
             continue;
         }
         fill_pattern(p, gc_size(p), (unsigned)i);
         hidden[i] = hide(p);
-        if (explicit_free)
+        if (i < 3)
+            GC_WRITE(anchor[i], p);
+        else if (explicit_free)
             gc_free(p);
     }
 }
@@ -149,6 +164,8 @@ static void zero_after_reuse(size_t size, size_t n, int explicit_free)
         for (size_t i = 0; i < n; i++)
             GC_WRITE(fresh[i], NULL);
     }
+    for (int i = 0; i < 3; i++)
+        GC_WRITE(anchor[i], NULL);
     CHECK(gc_root_remove(fresh) == 0, "gc_root_remove");
     free(hidden);
     free(fresh);
@@ -212,6 +229,10 @@ int main(void)
     word_type = gc_type_new(8, offs, 1);
     if (!word_type) {
         fprintf(stderr, "gc_type_new(8, {0}, 1) failed\n");
+        return 1;
+    }
+    if (GC_ROOT(anchor) != 0) {
+        fprintf(stderr, "GC_ROOT(anchor) failed\n");
         return 1;
     }
     remember_percent();
