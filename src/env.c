@@ -1,11 +1,12 @@
 /*
- * env.c — parsing CGC_PERCENT, CGC_WORKERS and CGC_DEBUG (like Go's GOGC and
- * GODEBUG). Parsing is strict: a value with trailing junk, out of range or
- * empty is malformed, reported once with the variable's name, and the
- * default is used instead.
+ * env.c — parsing CGC_PERCENT, CGC_MEMLIMIT, CGC_WORKERS, CGC_SCAN_GLOBALS
+ * and CGC_DEBUG (like Go's GOGC, GOMEMLIMIT and GODEBUG). Parsing is strict:
+ * a value with trailing junk, out of range or empty is malformed, reported
+ * once with the variable's name, and the default is used instead.
  */
 #include "env.h"
 
+#include "internal.h"
 #include "os.h"
 #include "report.h"
 
@@ -17,7 +18,7 @@
 #define MAX_WORKERS 64
 #define MAX_PERCENT 1000000
 
-struct gc_config gc_config;
+CGC_STATE struct gc_config gc_config;
 
 static bool parse_long(const char *s, long min, long max, long *out)
 {
@@ -109,6 +110,21 @@ static void read_workers(struct gc_config *c)
                        s, MAX_WORKERS, fallback);
 }
 
+static void read_scan_globals(struct gc_config *c)
+{
+    const char *s = getenv("CGC_SCAN_GLOBALS");
+    c->scan_globals = true;
+    if (!s || strcmp(s, "1") == 0)
+        return;
+    if (strcmp(s, "0") == 0)
+        c->scan_globals = false;
+    else
+        report_warning("CGC_SCAN_GLOBALS=\"%s\" is not 0 or 1; using 1 (scan "
+                       "the data, bss and thread-local storage of every "
+                       "module)",
+                       s);
+}
+
 /* One "name=value" item of CGC_DEBUG; false if malformed. */
 static bool debug_item(struct gc_config *c, const char *item, size_t len)
 {
@@ -173,5 +189,6 @@ void env_read_config(struct gc_config *out)
     read_percent(out);
     read_memory_limit(out);
     read_workers(out);
+    read_scan_globals(out);
     read_debug(out);
 }

@@ -17,6 +17,7 @@ struct gc_config {
     bool clobberfree;     /* CGC_DEBUG=clobberfree=1 */
     bool pacertrace;      /* CGC_DEBUG=gcpacertrace=1 */
     bool scavtrace;       /* CGC_DEBUG=scavtrace=1 */
+    bool scan_globals;    /* CGC_SCAN_GLOBALS: module data and TLS are roots */
 };
 
 /* Parse the environment; each malformed variable is reported once on stderr

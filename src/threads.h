@@ -19,6 +19,7 @@
 #define CGC_THREADS_H
 
 #include "cache.h"
+#include "globals.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -34,9 +35,10 @@ enum thread_state {
 };
 
 /* Bits of gc_internal_safepoint_requested: why threads should poll. */
-#define SAFEPOINT_STOP      1 /* stop the world */
-#define SAFEPOINT_MARK_DUTY 2 /* scan your stack / flush your barrier buffer   \
-                               */
+#define SAFEPOINT_STOP 1 /* stop the world */
+#define SAFEPOINT_MARK_DUTY                                                    \
+    2 /* scan your stack / flush your barrier buffer                           \
+       */
 
 /* Write-barrier buffer entries per thread (Go's wbBuf holds 512). */
 #define BARRIER_BUFFER_ENTRIES 512
@@ -79,6 +81,12 @@ struct gc_thread {
      * no read-modify-write), read by gc_read_stats. */
     _Atomic uint64_t mallocs[NUM_SIZE_CLASSES]; /* [0]: large objects */
     _Atomic uint64_t large_bytes;
+
+    /* The thread's static TLS area (globals.c), scanned with its stack:
+     * written by the thread in threads_attach before the record is linked
+     * into the registry (the registry mutex publishes it), never changed
+     * after, read by whoever scans the stack. */
+    struct globals_tls tls;
 };
 
 /* The calling thread's record, or NULL if it is not attached. Initial-exec
