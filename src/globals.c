@@ -27,7 +27,7 @@
  * module-list lock meanwhile, and dlclose unlinks a module under that lock
  * before it unmaps it, so no segment can disappear under the scan. The
  * price: whoever calls dlopen, dlclose or dl_iterate_phdr meanwhile waits
- * for the scan (about 1 ms per 64 MiB, design.md), and nothing called from
+ * for the scan (about 8 ms per 64 MiB, design.md), and nothing called from
  * the callback may use the loader itself (checkmark defers its report).
  * In stop-the-world mode and for checkmark the enumeration runs with the
  * world stopped, which is safe as long as no thread stops while holding the
@@ -173,8 +173,8 @@ struct scan_ctx {
  * Module data is mostly zeros and small integers, so the bounds test,
  * with the bounds read once per slice rather than once per word as
  * object_lookup does, cheaply rejects nearly every word (this is what
- * makes 64 MiB of bss cost a few ms, design.md). A bound read before an
- * arena was added can only miss objects allocated after the read: while
+ * makes 64 MiB of bss cost 8 ms instead of 30, design.md). A bound read before
+ * an arena was added can only miss objects allocated after the read: while
  * marking they are allocated black, and with the world stopped none are.
  * Raw reads of memory others write: see mark_scan_conservative. */
 __attribute__((no_sanitize("address", "thread"))) static void

@@ -53,9 +53,10 @@ void globals_for_each_tls_range(const struct globals_tls *tls,
 /* Describe addr if it lies in the data of a loaded module, e.g. "global
  * `table`+16 in /usr/lib/libfoo.so", or, without a dynamic symbol covering
  * it, "the data of /path/exe at link-time address 0x4010 (...)". false (and
- * buf untouched) otherwise. Takes the loader's locks: not for use while the
- * world is stopped by a thread that may hold them, nor inside
- * globals_for_each_range's fn. */
+ * buf untouched) otherwise. Takes the loader's locks: never call it inside
+ * globals_for_each_range's fn; with the world stopped (checkmark's abort)
+ * it waits if a stopped thread holds them, which a thread parked inside a
+ * constructor that dlopen runs would. */
 bool globals_describe(uintptr_t addr, char *buf, size_t size);
 
 #endif
