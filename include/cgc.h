@@ -2,21 +2,25 @@
  * cgc.h — the public interface of cgc, a concurrent mark-sweep garbage
  * collector for C.
  *
- * A program calls gc_alloc() instead of malloc(), registers the memory
- * outside the GC heap that holds GC pointers (gc_root_add), writes pointers
- * into heap objects and roots through GC_WRITE, and never calls free():
+ * A program calls gc_alloc() instead of malloc(), registers malloc'd memory
+ * that holds GC pointers (gc_root_add), writes pointers into heap objects,
+ * globals and roots through GC_WRITE, and never calls free():
  * objects that are no longer reachable from the roots, the stacks and the
  * registers of attached threads are reclaimed automatically.
  *
  * What is scanned for pointers:
  *   - every attached thread's stack and registers, conservatively;
+ *   - the data and bss of the executable and of every loaded shared
+ *     library, and the static thread-local storage (__thread variables of
+ *     the executable and of the libraries loaded at start-up) of attached
+ *     threads, conservatively (CGC_SCAN_GLOBALS=0 turns this off);
  *   - registered roots, conservatively (every aligned word may be a pointer);
  *   - objects from gc_alloc/gc_calloc/gc_realloc/gc_strdup, conservatively;
  *   - objects from gc_alloc_typed, only at the pointer offsets of their type;
  *   - never objects from gc_alloc_noscan.
  * A pointer to anywhere inside an object keeps the whole object alive.
- * Memory from malloc, thread-local variables and global variables are NOT
- * scanned unless registered with gc_root_add.
+ * Memory from malloc, and __thread variables of libraries loaded with
+ * dlopen, are NOT scanned unless registered with gc_root_add.
  *
  * The user's one rule: a GC pointer stored anywhere except a local variable
  * goes through GC_WRITE (or gc_memmove for block copies).
@@ -35,6 +39,8 @@
  *                 MiB, GiB or TiB suffix; "off" (the default) for none.
  *   CGC_WORKERS   number of mark worker threads (default: a quarter of the
  *                 CPUs, at least 1; at most 64).
+ *   CGC_SCAN_GLOBALS  1 (the default): module data, bss and static TLS are
+ *                 roots; 0: only stacks and registered roots are.
  *   CGC_DEBUG     comma-separated list of name=0|1:
  *                   gctrace        one line per collection on stderr, in
  *                                  the format of Go's GODEBUG=gctrace=1;
@@ -232,8 +238,10 @@ void gc_blocking_begin(void);
 void gc_blocking_end(void);
 
 /* ------------------------------------------------------------------------
- * Roots: memory outside the GC heap that holds GC pointers (globals,
- * malloc'd tables, thread-local variables). Scanned conservatively.
+ * Roots: memory outside the GC heap that holds GC pointers and that the
+ * collector does not scan by itself (malloc'd tables, __thread variables of
+ * dlopen'ed libraries, anything with CGC_SCAN_GLOBALS=0). Scanned
+ * conservatively.
  * ------------------------------------------------------------------------ */
 
 /* Register [addr, addr + size) as a root. Thread-safe.

@@ -222,8 +222,8 @@ void *gc_calloc(size_t n, size_t size)
     return gc_alloc(total);
 }
 
-static pthread_mutex_t all_types_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct gc_type *all_types;
+static CGC_STATE pthread_mutex_t all_types_lock = PTHREAD_MUTEX_INITIALIZER;
+static CGC_STATE struct gc_type *all_types;
 
 static int compare_offsets(const void *a, const void *b)
 {

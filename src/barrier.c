@@ -23,7 +23,7 @@
 #include <cgc.h>
 #include <string.h>
 
-atomic_int gc_internal_barrier_enabled;
+CGC_STATE atomic_int gc_internal_barrier_enabled;
 
 void barrier_enable(bool on)
 {

@@ -22,7 +22,7 @@
 
 #include <cgc.h>
 
-struct span cache_empty_span = {.nelems = 0, .alloc_cache = 0};
+CGC_STATE struct span cache_empty_span = {.nelems = 0, .alloc_cache = 0};
 
 void cache_init(struct cache *c)
 {

@@ -32,11 +32,11 @@ struct central {
     _Atomic uint32_t count[2];
 } __attribute__((aligned(64)));
 
-static struct central centrals[NUM_SPAN_CLASSES];
+static CGC_STATE struct central centrals[NUM_SPAN_CLASSES];
 /* Spans on all unswept lists: set when the generation flips, decremented
  * by each claim; lets a sweeper see "nothing left" without visiting every
  * class (relaxed: a stale value costs one useless pass). */
-static _Atomic int64_t unswept_total;
+static CGC_STATE _Atomic int64_t unswept_total;
 
 void central_init(void)
 {

@@ -8,16 +8,23 @@
  * stored without the write barrier: it would be freed while reachable.
  * Stacks are scanned conservatively and may hold stale words naming dead
  * objects, so an unmarked object referenced only from a stack is not
- * reported (and not followed). Its tables are mapped directly, not
- * malloc'd: it runs with threads stopped, perhaps inside malloc.
+ * reported (and not followed). Module data and TLS are roots like
+ * registered ones. The report names the holder; a global is named through
+ * the loader (globals_describe), which must not be called while the module
+ * data is being walked (the loader's list is locked then), so a miss found
+ * from a root is remembered and reported once the walk is over. Its
+ * tables are mapped directly, not malloc'd: it runs with threads stopped,
+ * perhaps inside malloc.
  */
 #include "checkmark.h"
 
+#include "globals.h"
 #include "heap.h"
 #include "os.h"
 #include "report.h"
 #include "roots.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,11 +33,14 @@ struct pending {
     struct span *span;
 };
 
-static struct {
+static CGC_STATE struct {
     uintptr_t *set; /* open addressing, 0 = empty */
     size_t capacity, count;
     struct pending *stack;
     size_t depth, stack_capacity;
+    /* The first missed object, its size, the word that references it and
+     * the object holding that word (0: a root). */
+    uintptr_t miss, miss_size, miss_where, miss_referrer;
 } check;
 
 static size_t slot_of(uintptr_t obj, size_t capacity)
@@ -107,16 +117,12 @@ static void visit(uintptr_t word, uintptr_t where, uintptr_t referrer,
         return;
     if (!set_add(obj))
         return;
-    if (!marked)
-        report_fatal(
-            "gccheckmark: object %p (%zu bytes) is reachable through the "
-            "word at %p in %s %p, but marking did not find it: a pointer was "
-            "stored into the heap or a root without GC_WRITE (or copied "
-            "without gc_memmove), so the collector would have freed a live "
-            "object. Store GC pointers with GC_WRITE(lvalue, value).",
-            (void *)obj, s->elem_size, (void *)where,
-            referrer ? "the object" : "the registered root at",
-            (void *)(referrer ? referrer : where));
+    if (!marked && !check.miss) {
+        check.miss = obj;
+        check.miss_size = s->elem_size;
+        check.miss_where = where;
+        check.miss_referrer = referrer;
+    }
     if (s->kind != KIND_NOSCAN)
         stack_push(obj, s);
 }
@@ -126,6 +132,28 @@ visit_range(uintptr_t lo, uintptr_t hi, uintptr_t referrer, bool from_stack)
 {
     for (uintptr_t a = round_up(lo, 8); a + 8 <= hi; a += 8)
         visit(*(const uintptr_t *)a, a, referrer, from_stack);
+}
+
+/* Abort naming the first missed object, if there is one. */
+static void report_miss(void)
+{
+    if (!check.miss)
+        return;
+    char holder[512];
+    if (check.miss_referrer)
+        snprintf(holder, sizeof holder, "the object %p",
+                 (void *)check.miss_referrer);
+    else if (!globals_describe(check.miss_where, holder, sizeof holder))
+        snprintf(holder, sizeof holder,
+                 "a registered root or thread-local variable");
+    report_fatal(
+        "gccheckmark: object %p (%zu bytes) is reachable through the "
+        "word at %p (%s), but marking did not find it: a pointer was "
+        "stored into the heap or a root without GC_WRITE (or copied "
+        "without gc_memmove), so the collector would have freed a live "
+        "object. Store GC pointers with GC_WRITE(lvalue, value).",
+        (void *)check.miss, (size_t)check.miss_size, (void *)check.miss_where,
+        holder);
 }
 
 static void visit_root(uintptr_t lo, uintptr_t hi, bool is_stack, void *ctx)
@@ -157,9 +185,13 @@ void checkmark_verify(void)
     if (check.set)
         memset(check.set, 0, check.capacity * sizeof *check.set);
     check.depth = 0;
+    check.miss = 0;
     roots_for_each_range(visit_root, NULL);
-    while (check.depth)
+    report_miss();
+    while (check.depth) {
         scan_object(check.stack[--check.depth]);
+        report_miss();
+    }
     if (check.set)
         os_unmap(check.set, check.capacity * sizeof *check.set);
     if (check.stack)

@@ -1,13 +1,14 @@
 /*
- * env.c — parsing CGC_PERCENT, CGC_MEMLIMIT, CGC_WORKERS, CGC_SIGNAL and
- * CGC_DEBUG (like Go's GOGC, GOMEMLIMIT and GODEBUG). Parsing is strict: a
- * value with trailing junk, out of range or empty is malformed, reported once
- * with the variable's name, and the default is used instead. CGC_DEBUG is a
- * list read item by item: a bad item is reported (naming it) and skipped,
- * the others apply.
+ * env.c — parsing CGC_PERCENT, CGC_MEMLIMIT, CGC_WORKERS, CGC_SIGNAL,
+ * CGC_SCAN_GLOBALS and CGC_DEBUG (like Go's GOGC, GOMEMLIMIT and GODEBUG).
+ * Parsing is strict: a value with trailing junk, out of range or empty is
+ * malformed, reported once with the variable's name, and the default is
+ * used instead. CGC_DEBUG is a list read item by item: a bad item is
+ * reported (naming it) and skipped, the others apply.
  */
 #include "env.h"
 
+#include "internal.h"
 #include "os.h"
 #include "report.h"
 
@@ -21,7 +22,7 @@
 #define MAX_WORKERS 64
 #define MAX_PERCENT 1000000
 
-struct gc_config gc_config;
+CGC_STATE struct gc_config gc_config;
 
 static bool parse_long(const char *s, long min, long max, long *out)
 {
@@ -111,6 +112,21 @@ static void read_workers(struct gc_config *c)
         report_warning("CGC_WORKERS=\"%s\" is not a number of workers from 1 "
                        "to %d; using %u",
                        s, MAX_WORKERS, fallback);
+}
+
+static void read_scan_globals(struct gc_config *c)
+{
+    const char *s = getenv("CGC_SCAN_GLOBALS");
+    c->scan_globals = true;
+    if (!s || strcmp(s, "1") == 0)
+        return;
+    if (strcmp(s, "0") == 0)
+        c->scan_globals = false;
+    else
+        report_warning("CGC_SCAN_GLOBALS=\"%s\" is not 0 or 1; using 1 (scan "
+                       "the data, bss and thread-local storage of every "
+                       "module)",
+                       s);
 }
 
 /* The preemption signal's default: a real-time signal that the Boehm
@@ -270,5 +286,6 @@ void env_read_config(struct gc_config *out)
     read_memory_limit(out);
     read_workers(out);
     read_signal(out);
+    read_scan_globals(out);
     read_debug(out);
 }

@@ -19,6 +19,7 @@ struct gc_config {
     bool pacertrace;      /* CGC_DEBUG=gcpacertrace=1 */
     bool scavtrace;       /* CGC_DEBUG=scavtrace=1 */
     bool asyncpreemptoff; /* CGC_DEBUG=asyncpreemptoff=1: no signals */
+    bool scan_globals;    /* CGC_SCAN_GLOBALS: module data and TLS are roots */
 };
 
 /* Parse the environment; each malformed variable is reported once on stderr

@@ -58,20 +58,20 @@
 #include <string.h>
 #include <time.h>
 
-static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
-static atomic_bool initialized;
-static uint64_t start_ns;
+static CGC_STATE pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static CGC_STATE atomic_bool initialized;
+static CGC_STATE uint64_t start_ns;
 
 /* The mark cycle number (bumped in STW 1) and the flush epoch (bumped per
  * ragged flush): threads compare their stamps with them (release/acquire). */
-static _Atomic uint32_t mark_cycle;
-static _Atomic uint32_t flush_epoch;
+static CGC_STATE _Atomic uint32_t mark_cycle;
+static CGC_STATE _Atomic uint32_t flush_epoch;
 /* Time spent in assists this cycle, for gctrace and the CPU fraction. */
-static _Atomic uint64_t assist_ns;
+static CGC_STATE _Atomic uint64_t assist_ns;
 /* Scan work an allocating thread does per turn once past the hard goal. */
 #define THROTTLE_ASSIST_BYTES ((uint64_t)256 << 10)
 
-static struct {
+static CGC_STATE struct {
     struct service svc;      /* sleeps on svc.wake for a request */
     pthread_cond_t finished; /* gc_collect callers wait for a cycle */
     atomic_bool auto_requested;

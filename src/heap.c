@@ -33,8 +33,9 @@
 #define META_BUCKETS    10
 #define META_CHUNK_SIZE ((size_t)64 << 10)
 
-_Atomic uintptr_t heap_min_address = UINTPTR_MAX, heap_max_address = 0;
-_Atomic(struct arena *) *arena_index;
+CGC_STATE _Atomic uintptr_t heap_min_address = UINTPTR_MAX,
+                            heap_max_address = 0;
+CGC_STATE _Atomic(struct arena *) *arena_index;
 
 /* A mapped region of arenas, remembered so gc_shutdown can unmap it. */
 struct region {
@@ -43,7 +44,7 @@ struct region {
     size_t size;
 };
 
-static struct {
+static CGC_STATE struct {
     pthread_mutex_t lock;
     /* Free runs, [0] retained and [1] released: allocation prefers
      * retained memory, whose pages need no fault to come back. */

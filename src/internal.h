@@ -18,6 +18,11 @@
 #define likely(x)    __builtin_expect(!!(x), 1)
 #define unlikely(x)  __builtin_expect(!!(x), 0)
 
+/* Every static of the library is defined with CGC_STATE: the section's
+ * linker-made bounds let globals.c leave our own state out of the scan of
+ * the program's data, also when cgc is linked statically into it. */
+#define CGC_STATE __attribute__((section("cgc_state")))
+
 #define PAGE_SHIFT          13
 #define PAGE_SIZE           ((size_t)1 << PAGE_SHIFT)
 #define ARENA_SHIFT         26

@@ -49,7 +49,7 @@ struct workbuf {
 
 static_assert(sizeof(struct workbuf) <= 4096, "a work buffer is one page");
 
-static struct {
+static CGC_STATE struct {
     pthread_mutex_t lock;
     pthread_cond_t work_available; /* idle markers wait here */
     pthread_cond_t cycle_start;    /* workers wait here between cycles */
@@ -258,7 +258,8 @@ void mark_allocated_black(struct span *s, uint32_t idx)
     mark_slot(s, idx);
 }
 
-static _Atomic uint64_t black_bytes; /* relaxed: a statistic for the pacer */
+/* relaxed: a statistic for the pacer */
+static CGC_STATE _Atomic uint64_t black_bytes;
 
 void mark_count_black_bytes(uint64_t bytes)
 {

@@ -23,7 +23,7 @@
 #define TRIGGER_MIN            0.70
 #define TRIGGER_MAX            0.95
 
-static struct {
+static CGC_STATE struct {
     _Atomic int64_t heap_live;
     _Atomic uint64_t heap_marked;
     _Atomic uint64_t goal, trigger;

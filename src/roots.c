@@ -1,5 +1,6 @@
 /*
- * roots.c — registered roots and conservative stack scanning.
+ * roots.c — registered roots and conservative stack scanning; the data of
+ * loaded modules and threads' TLS (globals.c) are scanned from here too.
  *
  * Registered roots are a sorted array of non-overlapping ranges under
  * roots_lock (binary search for overlap and removal). Stacks: a PARKED
@@ -11,6 +12,7 @@
  */
 #include "roots.h"
 
+#include "globals.h"
 #include "threads.h"
 
 #include <cgc.h>
@@ -23,7 +25,7 @@ struct root {
     uintptr_t lo, hi;
 };
 
-static struct {
+static CGC_STATE struct {
     pthread_mutex_t lock;
     struct root *items;
     size_t count, capacity;
@@ -42,6 +44,11 @@ void roots_take_totals(struct root_scan_totals *out)
 static void count_stack(uint64_t bytes)
 {
     atomic_fetch_add_explicit(&roots.stack_bytes, bytes, memory_order_relaxed);
+}
+
+static void count_globals(uint64_t bytes)
+{
+    atomic_fetch_add_explicit(&roots.global_bytes, bytes, memory_order_relaxed);
 }
 
 void roots_init(void)
@@ -191,18 +198,22 @@ static void grey_range(uintptr_t lo, uintptr_t hi, bool is_stack, void *ctx)
 void roots_scan_thread(struct marker *m, struct gc_thread *t)
 {
     count_stack(thread_ranges(t, grey_range, m));
+    count_globals(globals_scan_tls(m, &t->tls));
 }
 
 void roots_for_each_range(void (*fn)(uintptr_t lo, uintptr_t hi, bool is_stack,
                                      void *ctx),
                           void *ctx)
 {
-    for (struct gc_thread *t = threads_first(); t; t = t->next)
+    for (struct gc_thread *t = threads_first(); t; t = t->next) {
         thread_ranges(t, fn, ctx);
+        globals_for_each_tls_range(&t->tls, fn, ctx);
+    }
     pthread_mutex_lock(&roots.lock);
     for (size_t i = 0; i < roots.count; i++)
         fn(roots.items[i].lo, roots.items[i].hi, false, ctx);
     pthread_mutex_unlock(&roots.lock);
+    globals_for_each_range(fn, ctx);
 }
 
 CGC_NOINLINE void roots_scan_own_stack(struct gc_thread *t)
@@ -213,6 +224,7 @@ CGC_NOINLINE void roots_scan_own_stack(struct gc_thread *t)
     struct marker m;
     mark_helper_begin(&m);
     mark_scan_conservative(&m, sp, t->stack_hi);
+    count_globals(globals_scan_tls(&m, &t->tls));
     mark_helper_end(&m);
     count_stack(t->stack_hi - sp);
 }
@@ -226,7 +238,8 @@ void roots_scan_registered(struct marker *m)
         bytes += roots.items[i].hi - roots.items[i].lo;
     }
     pthread_mutex_unlock(&roots.lock);
-    atomic_fetch_add_explicit(&roots.global_bytes, bytes, memory_order_relaxed);
+    bytes += globals_scan(m); /* outside roots.lock: it may take a while */
+    count_globals(bytes);
 }
 
 void roots_scan_all_stopped(struct marker *m)

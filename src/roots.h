@@ -1,6 +1,7 @@
 /*
- * roots.h — the root set: registered root ranges and the stacks and
- * registers of attached threads, all scanned conservatively.
+ * roots.h — the root set: registered root ranges, the stacks and
+ * registers of attached threads, and (globals.h) the data of loaded modules
+ * and the threads' static TLS, all scanned conservatively.
  */
 #ifndef CGC_ROOTS_H
 #define CGC_ROOTS_H
@@ -9,7 +10,8 @@
 
 struct gc_thread;
 
-/* Bytes of stacks and registered roots scanned since the last call. */
+/* Bytes of stacks, and of registered roots, module data and TLS (the
+ * gctrace "globals"), scanned since the last call. */
 struct root_scan_totals {
     uint64_t stack_bytes;
     uint64_t global_bytes;
@@ -23,15 +25,18 @@ void roots_shutdown(void);
  * registry lock held (stop-the-world mode). */
 void roots_scan_all_stopped(struct marker *m);
 
-/* Concurrent mode. Registered roots, while the world runs. */
+/* Concurrent mode. Registered roots and module data, while the world
+ * runs. */
 void roots_scan_registered(struct marker *m);
-/* The calling thread's own stack and registers, at a safepoint. */
+/* The calling thread's own stack, registers and TLS, at a safepoint. */
 void roots_scan_own_stack(struct gc_thread *t);
 /* A thread that is stopped (world stopped) or claimed (BLOCKING). */
 void roots_scan_thread(struct marker *m, struct gc_thread *t);
 
 /* Call fn on every root range: each stopped thread's stack parts
- * (is_stack) and each registered root. World stopped, registry locked. */
+ * (is_stack) and TLS, each registered root, the module data (fn then runs
+ * with the loader's module list locked, see globals.h). World stopped,
+ * registry locked. */
 void roots_for_each_range(void (*fn)(uintptr_t lo, uintptr_t hi, bool is_stack,
                                      void *ctx),
                           void *ctx);

@@ -35,7 +35,7 @@ uint64_t scavenge_retained(void)
 #define CHUNK_BYTES ((uint64_t)16 << 20)
 #define DUTY_FACTOR 99 /* sleep 99x the work: 1 % of one CPU */
 
-static struct {
+static CGC_STATE struct {
     struct service svc;
     _Atomic uint64_t released_bg, released_eager; /* since the last line */
 } scav = {.svc = SERVICE_INITIALIZER};

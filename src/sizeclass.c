@@ -11,8 +11,8 @@
 
 #include "report.h"
 
-struct size_class size_classes[NUM_SIZE_CLASSES];
-uint8_t class_by_size_8[1024 / 8 + 1];
+CGC_STATE struct size_class size_classes[NUM_SIZE_CLASSES];
+CGC_STATE uint8_t class_by_size_8[1024 / 8 + 1];
 uint8_t class_by_size_128[(MAX_SMALL_SIZE - 1024) / 128 + 1];
 
 static uint32_t pages_for(uint32_t size)

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct {
+static CGC_STATE struct {
     _Atomic uint64_t small_frees[NUM_SIZE_CLASSES];
     _Atomic uint64_t large_frees, large_bytes_freed;
     /* Allocation counters of threads that detached (registry lock). */

@@ -26,11 +26,11 @@
 #include <pthread.h>
 #include <sched.h>
 
-static _Atomic uint32_t heap_sweepgen = 4;
+static CGC_STATE _Atomic uint32_t heap_sweepgen = 4;
 /* Sweeps under way (claimed, not yet finished). */
-static atomic_int active_sweepers;
+static CGC_STATE atomic_int active_sweepers;
 
-static struct {
+static CGC_STATE struct {
     struct service svc;
     bool requested; /* a cycle ended since the last pass (svc.lock) */
 } background = {.svc = SERVICE_INITIALIZER};

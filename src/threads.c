@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-atomic_int gc_internal_safepoint_requested;
+CGC_STATE atomic_int gc_internal_safepoint_requested;
 
 static bool stop_requested(void)
 {
@@ -43,7 +43,7 @@ __thread struct gc_thread *thread_current_record
     __attribute__((tls_model("initial-exec")));
 #define current_thread thread_current_record
 static __thread bool thread_is_internal;
-static pthread_key_t exit_key;
+static CGC_STATE pthread_key_t exit_key;
 
 void thread_role_set_internal(void)
 {
@@ -54,9 +54,9 @@ bool thread_role_is_internal(void)
 {
     return thread_is_internal;
 }
-static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static CGC_STATE pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
-static struct {
+static CGC_STATE struct {
     pthread_mutex_t registry_lock;
     struct gc_thread *head;
     size_t count;
@@ -139,6 +139,7 @@ int threads_attach(void)
         t->name[0] = 0;
     atomic_init(&t->state, THREAD_RUNNING);
     cache_init(&t->cache);
+    globals_note_thread_tls(&t->tls, t->stack_lo, t->stack_hi);
     pthread_setspecific(exit_key, t);
 
     /* Not yet registered, so the collector does not wait for us while we

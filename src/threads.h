@@ -19,6 +19,7 @@
 #define CGC_THREADS_H
 
 #include "cache.h"
+#include "globals.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -108,6 +109,11 @@ struct gc_thread {
      * deadlocking on a lock the interrupted code holds. volatile
      * sig_atomic_t with signal fences: the handler runs on this thread. */
     volatile sig_atomic_t in_allocator;
+    /* The thread's static TLS area (globals.c), scanned with its stack:
+     * written by the thread in threads_attach before the record is linked
+     * into the registry (the registry mutex publishes it), never changed
+     * after, read by whoever scans the stack. */
+    struct globals_tls tls;
 };
 
 /* Around every public entry point that takes a lock or changes state the

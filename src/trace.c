@@ -7,6 +7,7 @@
  */
 #include "trace.h"
 
+#include "internal.h"
 #include "os.h"
 #include "pacer.h"
 #include "threads.h"
@@ -17,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static struct {
+static CGC_STATE struct {
     pthread_mutex_t lock;
     gc_trace_fn line_fn;
     void *line_data;
