@@ -9,7 +9,10 @@
  * with plain stores B stays unmarked although A references it, so without
  * checkmark it would be freed while reachable. The death test shows that
  * checkmark aborts naming the object, its referrer and GC_WRITE; the control
- * shows the same program with the barrier survives with B intact.
+ * shows the same program with the barrier survives with B intact. A third
+ * child moves B into a global (module data is a root) without the barrier,
+ * after marking has read that global: checkmark aborts naming the global
+ * and the executable.
  */
 #define _GNU_SOURCE
 #include "test_util.h"
@@ -117,6 +120,87 @@ static void scenario(int result_fd, void *arg)
     write_all(result_fd, &ok, sizeof ok);
 }
 
+/* The global variant: B moves from C into a global that marking has read
+ * already, without the barrier. `moved` comes first, so the collector reads
+ * it before it reaches `list_head` in the same data and starts draining the
+ * long list from there; the main thread waits a little, so that the drain
+ * is under way but not yet at C, and moves B. Exported (the executable is
+ * linked with -rdynamic), so that the report can name it. */
+struct checkmark_globals {
+    struct node *moved;
+    struct node *list_head;
+};
+struct checkmark_globals cgc_checkmark_globals;
+
+static NOINLINE void move_b_to_global(uintptr_t hidden_c)
+{
+    struct node *c = unhide(hidden_c);
+    cgc_checkmark_globals.moved = c->extra; /* the forgotten barriers */
+    c->extra = NULL;
+}
+
+static NOINLINE uintptr_t build_global_list(void)
+{
+    struct node *c;
+    struct node *head =
+        build_list((size_t)(1000000 * test_scale()) + 200000, &c);
+    GC_WRITE(cgc_checkmark_globals.list_head, head);
+    hang_b_on(c);
+    return hide(c);
+}
+
+static void scenario_global(int result_fd, void *arg)
+{
+    (void)result_fd;
+    (void)arg;
+    setenv("CGC_DEBUG", "gccheckmark=1", 1);
+    setenv("CGC_WORKERS", "1", 1);
+    setenv("CGC_PERCENT", "off", 1);
+    gc_init();
+    uintptr_t hidden_c = build_global_list(); /* C only hidden on our stack */
+    clear_stack();
+    pthread_t th;
+    if (pthread_create(&th, NULL, collect_and_flag, NULL))
+        _exit(31);
+    while (!atomic_load_explicit(&gc_internal_barrier_enabled,
+                                 memory_order_relaxed))
+        gc_safepoint();
+    gc_safepoint();
+    struct timespec pause = {0, 1000000}; /* 1 ms: the drain is under way */
+    nanosleep(&pause, NULL);
+    move_b_to_global(hidden_c);
+    while (!atomic_load(&collect_done))
+        gc_safepoint();
+    gc_blocking_begin();
+    pthread_join(th, NULL);
+    gc_blocking_end();
+}
+
+static void test_missing_barrier_into_global_is_named(void **state)
+{
+    (void)state;
+    struct child_result r;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        run_child(scenario_global, NULL, 120, &r);
+        if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0)
+            break;
+        print_message("attempt %d: marking reached C before the move; "
+                      "again\n",
+                      attempt + 1);
+    }
+    char how[64];
+    describe_status(r.status, how, sizeof how);
+    CHECK(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT,
+          "the child that moved a pointer into a global without GC_WRITE "
+          "%s; expected an abort from gccheckmark. stderr:\n%s",
+          how, r.err);
+    CHECK(strstr(r.err, "(global `cgc_checkmark_globals` in /"),
+          "the abort message does not name the global:\n%s", r.err);
+    CHECK(strstr(r.err, "test_checkmark"),
+          "the abort message does not name the executable:\n%s", r.err);
+    print_message("the report, as expected:\n%s", r.err);
+}
+
 static void test_missing_barrier_is_reported(void **state)
 {
     (void)state;
@@ -164,6 +248,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_barrier_is_reported),
         cmocka_unit_test(test_with_barrier_nothing_is_reported),
+        cmocka_unit_test(test_missing_barrier_into_global_is_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
