@@ -14,6 +14,7 @@
  */
 #include "cache.h"
 #include "central.h"
+#include "fork.h"
 #include "gc.h"
 #include "heap.h"
 #include "mark.h"
@@ -390,4 +391,9 @@ void *gc_base(const void *p)
         return NULL;
     struct span *s = object_lookup((uintptr_t)p, &idx);
     return s ? (void *)(s->base + (uintptr_t)idx * s->elem_size) : NULL;
+}
+
+void alloc_fork(enum fork_phase phase)
+{
+    fork_mutex(&all_types_lock, phase);
 }

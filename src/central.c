@@ -7,6 +7,7 @@
  * sweeper unique (sweep.h).
  */
 #include "central.h"
+#include "fork.h"
 
 #include "sweep.h"
 
@@ -170,4 +171,10 @@ struct span *central_claim_unswept(unsigned *cursor)
         *cursor = (*cursor + 1) % NUM_SPAN_CLASSES;
     }
     return NULL;
+}
+
+void central_fork(enum fork_phase phase)
+{
+    for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++)
+        fork_mutex(&centrals[i].lock, phase);
 }

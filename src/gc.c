@@ -36,6 +36,7 @@
 #include "central.h"
 #include "checkmark.h"
 #include "env.h"
+#include "fork.h"
 #include "heap.h"
 #include "mark.h"
 #include "os.h"
@@ -59,6 +60,15 @@
 #include <time.h>
 
 static CGC_STATE pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Held by the collector thread from the start of a cycle to its end
+ * (sweep and release included); fork's prepare takes it so that no cycle
+ * is in flight when the address space is copied (fork.h). */
+static CGC_STATE pthread_mutex_t cycle_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Set in a forked child, where the collector's threads do not exist;
+ * cleared once they are started again (acquire/release: the restart's
+ * writes are seen by whoever sees it clear). */
+static CGC_STATE atomic_bool services_lost;
+static void start_services(void);
 static CGC_STATE atomic_bool initialized;
 static CGC_STATE uint64_t start_ns;
 
@@ -489,6 +499,7 @@ static void *collector_main(void *arg)
                 continue;
             }
         }
+        pthread_mutex_lock(&cycle_lock);
         pthread_mutex_lock(&collector.svc.lock);
         collector.started++;
         forced = collector.forced_wanted >= collector.started;
@@ -506,6 +517,7 @@ static void *collector_main(void *arg)
         pthread_mutex_lock(&collector.svc.lock);
         collector.completed++;
         pthread_cond_broadcast(&collector.finished);
+        pthread_mutex_unlock(&cycle_lock);
     }
     pthread_mutex_unlock(&collector.svc.lock);
     return NULL;
@@ -526,10 +538,24 @@ static void wait_for_cycle(struct gc_thread *self)
     threads_blocking_end_internal(self);
 }
 
+/* In a forked child: start the collector's threads again (fork.h). */
+static void restart_services(void)
+{
+    if (likely(!atomic_load_explicit(&services_lost, memory_order_acquire)))
+        return;
+    pthread_mutex_lock(&init_lock);
+    if (atomic_load_explicit(&services_lost, memory_order_relaxed)) {
+        start_services();
+        atomic_store_explicit(&services_lost, false, memory_order_release);
+    }
+    pthread_mutex_unlock(&init_lock);
+}
+
 void gc_collect_if_due(struct gc_thread *self)
 {
     if (!pacer_should_collect(gc_config.stoptheworld))
         return;
+    restart_services();
     if (!atomic_load_explicit(&collector.auto_requested,
                               memory_order_relaxed)) {
         pthread_mutex_lock(&collector.svc.lock);
@@ -569,6 +595,7 @@ static void collect_and_wait(const char *caller, bool release_all)
         THREAD_RUNNING)
         report_fatal("%s: called inside a blocking region", caller);
     threads_library_enter(self);
+    restart_services();
     /* Our own barrier entries and stack must not hold the cycle up. */
     threads_blocking_begin_internal(self);
     pthread_mutex_lock(&collector.svc.lock);
@@ -598,6 +625,23 @@ void gc_free_os_memory(void)
 /* ---- lifetime -------------------------------------------------------------
  */
 
+/* The collector's own threads: mark workers, background sweeper,
+ * scavenger, collector (gc_init, and a forked child's first cycle). */
+static void start_services(void)
+{
+    if (mark_init(gc_config.workers))
+        report_warning("gc_init: could start only %u of %u mark workers",
+                       mark_worker_count(), gc_config.workers);
+    if (sweep_start_background())
+        report_warning("gc_init: cannot start the background sweeper; "
+                       "sweeping happens on allocation only");
+    if (scavenge_start_background())
+        report_warning("gc_init: cannot start the background scavenger; "
+                       "free memory returns to the OS only under a limit");
+    if (service_start(&collector.svc, collector_main))
+        report_fatal("gc_init: cannot start the collector thread");
+}
+
 static int init_locked(void)
 {
     sizeclass_init();
@@ -612,21 +656,12 @@ static int init_locked(void)
     preempt_init(gc_config.signal, !gc_config.asyncpreemptoff);
     start_ns = os_monotonic_ns();
     barrier_enable(false);
-    if (mark_init(gc_config.workers))
-        report_warning("gc_init: could start only %u of %u mark workers",
-                       mark_worker_count(), gc_config.workers);
-    if (sweep_start_background())
-        report_warning("gc_init: cannot start the background sweeper; "
-                       "sweeping happens on allocation only");
-    if (scavenge_start_background())
-        report_warning("gc_init: cannot start the background scavenger; "
-                       "free memory returns to the OS only under a limit");
     collector.started = collector.completed = collector.forced_wanted = 0;
     collector.release_all_wanted = 0;
     collector.last_end_ns = collector.last_duration_ns = 0;
     atomic_store(&collector.auto_requested, false);
-    if (service_start(&collector.svc, collector_main))
-        report_fatal("gc_init: cannot start the collector thread");
+    start_services();
+    fork_install();
     return 0;
 }
 
@@ -687,4 +722,55 @@ int64_t gc_set_memory_limit(int64_t bytes)
         scavenge_to_limit(); /* takes the heap lock */
     threads_leave_library(self);
     return old;
+}
+
+/* ---- fork (fork.h) --------------------------------------------------------
+ */
+
+void gc_fork(enum fork_phase phase)
+{
+    switch (phase) {
+    case FORK_PREPARE: {
+        pthread_mutex_lock(&init_lock);
+        /* Wait for a cycle in flight as a stopped thread: it may be
+         * waiting for us. */
+        struct gc_thread *self = thread_current();
+        bool running =
+            self && atomic_load_explicit(&self->state, memory_order_relaxed) ==
+                        THREAD_RUNNING;
+        if (running)
+            threads_blocking_begin_internal(self);
+        pthread_mutex_lock(&cycle_lock);
+        if (running)
+            threads_blocking_end_internal(self);
+        /* No sweep in flight, none to come: the child's sweeper count is
+         * exact and no span is lost with a thread that does not exist. */
+        sweep_finish();
+        break;
+    }
+    case FORK_PARENT:
+        pthread_mutex_unlock(&cycle_lock);
+        pthread_mutex_unlock(&init_lock);
+        break;
+    case FORK_CHILD:
+        pthread_mutex_init(&init_lock, NULL);
+        pthread_mutex_init(&cycle_lock, NULL);
+        atomic_store_explicit(&services_lost, true, memory_order_release);
+        break;
+    }
+}
+
+void gc_fork_services(enum fork_phase phase)
+{
+    fork_mutex(&collector.svc.lock, phase);
+    fork_cond(&collector.svc.wake, phase);
+    fork_cond(&collector.finished, phase);
+    if (phase == FORK_CHILD) {
+        collector.svc.running = false;
+        collector.svc.stop = false;
+        atomic_store_explicit(&collector.auto_requested, false,
+                              memory_order_relaxed);
+        collector.forced_wanted = collector.started;
+        collector.release_all_wanted = collector.started;
+    }
 }

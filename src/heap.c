@@ -15,6 +15,7 @@
  * and never removed until gc_shutdown, so lookups need no lock.
  */
 #include "heap.h"
+#include "fork.h"
 
 #include "os.h"
 #include "report.h"
@@ -575,4 +576,9 @@ uint64_t heap_release_free(uint64_t bytes)
             done += release_first(&heap.free_small[0][n], bytes - done);
     pthread_mutex_unlock(&heap.lock);
     return done;
+}
+
+void heap_fork(enum fork_phase phase)
+{
+    fork_mutex(&heap.lock, phase);
 }

@@ -23,6 +23,7 @@
  * ThreadSanitizer by attribute, function by function.
  */
 #include "mark.h"
+#include "fork.h"
 
 #include "os.h"
 #include "report.h"
@@ -658,4 +659,23 @@ int64_t mark_take_background_credit(int64_t want)
             return take;
     }
     return 0;
+}
+
+/* No cycle runs across a fork (fork.h): the workers wait for one, and in
+ * the child they are gone; mark_init starts new ones when the collector
+ * restarts there. */
+void mark_fork(enum fork_phase phase)
+{
+    fork_mutex(&mark.lock, phase);
+    fork_cond(&mark.work_available, phase);
+    fork_cond(&mark.cycle_start, phase);
+    fork_cond(&mark.workers_done, phase);
+    fork_cond(&mark.quiescent, phase);
+    if (phase != FORK_CHILD)
+        return;
+    mark.nworkers = 0;
+    mark.workers_finished = 0;
+    mark.markers = mark.idle = mark.helpers = 0;
+    mark.done = mark.stop = false;
+    atomic_store_explicit(&mark.idle_hint, 0, memory_order_relaxed);
 }

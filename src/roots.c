@@ -11,6 +11,7 @@
  * snapshot taken on entry (its registers) plus the live stack above it.
  */
 #include "roots.h"
+#include "fork.h"
 
 #include "globals.h"
 #include "threads.h"
@@ -247,4 +248,9 @@ void roots_scan_all_stopped(struct marker *m)
     for (struct gc_thread *t = threads_first(); t; t = t->next)
         roots_scan_thread(m, t);
     roots_scan_registered(m);
+}
+
+void roots_fork(enum fork_phase phase)
+{
+    fork_mutex(&roots.lock, phase);
 }

@@ -11,6 +11,7 @@
  * atomics: statistics, read and reset by the collector thread.
  */
 #include "scavenge.h"
+#include "fork.h"
 
 #include "env.h"
 #include "heap.h"
@@ -163,4 +164,12 @@ void scavenge_trace_cycle(bool forced)
                (unsigned long long)(eager >> 10),
                (unsigned long long)(h.released >> 10), util,
                forced ? " (forced)" : "");
+}
+
+void scavenge_fork(enum fork_phase phase)
+{
+    fork_mutex(&scav.svc.lock, phase);
+    fork_cond(&scav.svc.wake, phase);
+    if (phase == FORK_CHILD)
+        scav.svc.running = false;
 }

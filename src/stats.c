@@ -8,6 +8,7 @@
  * copied under stats_lock, which the collector takes only briefly.
  */
 #include "stats.h"
+#include "fork.h"
 
 #include "env.h"
 #include "gc.h"
@@ -276,4 +277,9 @@ void stats_print_gctrace(const struct cycle_record *r)
                (unsigned long long)(r->stack_bytes >> 20),
                (unsigned long long)(r->global_bytes >> 20), r->markers,
                r->forced ? " (forced)" : "");
+}
+
+void stats_fork(enum fork_phase phase)
+{
+    fork_mutex(&stats.lock, phase);
 }

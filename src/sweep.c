@@ -13,6 +13,7 @@
  * (sweep_finish), so that marking always starts on a fully swept heap.
  */
 #include "sweep.h"
+#include "fork.h"
 
 #include "central.h"
 #include "env.h"
@@ -234,4 +235,16 @@ void sweep_wake_background(void)
 void sweep_stop_background(void)
 {
     service_stop(&background.svc);
+}
+
+void sweep_fork(enum fork_phase phase)
+{
+    fork_mutex(&background.svc.lock, phase);
+    fork_cond(&background.svc.wake, phase);
+    if (phase == FORK_CHILD) {
+        background.svc.running = false;
+        background.requested = false;
+        /* prepare finished sweeping, so no sweep was in flight */
+        atomic_store_explicit(&active_sweepers, 0, memory_order_relaxed);
+    }
 }

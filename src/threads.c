@@ -13,6 +13,7 @@
 #include "threads.h"
 
 #include "barrier.h"
+#include "fork.h"
 #include "gc.h"
 #include "os.h"
 #include "preempt.h"
@@ -530,5 +531,47 @@ void threads_note_collector_stack(struct gc_thread *self)
     if (self) {
         self->parked_sp = threads_stack_pointer();
         self->stopped_as = THREAD_PARKED;
+    }
+}
+
+/* ---- fork (fork.h) --------------------------------------------------------
+ */
+
+void threads_fork(enum fork_phase phase)
+{
+    struct gc_thread *self = current_thread;
+    switch (phase) {
+    case FORK_PREPARE:
+        /* Every other mutator stopped outside cgc's code: no span cache or
+         * barrier buffer is half-written when the memory is copied. */
+        threads_lock_registry();
+        threads_stop_world(self);
+        break;
+    case FORK_PARENT:
+        threads_start_world();
+        threads_unlock_registry();
+        break;
+    case FORK_CHILD:
+        pthread_mutex_init(&threads.registry_lock, NULL);
+        pthread_mutex_init(&threads.world_lock, NULL);
+        pthread_cond_init(&threads.world_resumed, NULL);
+        atomic_store_explicit(&gc_internal_safepoint_requested, 0,
+                              memory_order_seq_cst);
+        /* The forking thread lives on under a new thread id (the signal
+         * is sent by it). */
+        if (self)
+            self->tid = (pid_t)syscall(SYS_gettid);
+        /* Only the forking thread exists here. The others were stopped
+         * with consistent caches: give their spans back and forget them. */
+        for (struct gc_thread *t = threads.head, *next; t; t = next) {
+            next = t->next;
+            if (t == self)
+                continue;
+            unlink_locked(t);
+            cache_release_all(&t->cache);
+            stats_fold_thread(t);
+            free(t);
+        }
+        break;
     }
 }

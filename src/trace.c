@@ -6,6 +6,7 @@
  * them, taken once per line or event (a few per cycle).
  */
 #include "trace.h"
+#include "fork.h"
 
 #include "internal.h"
 #include "os.h"
@@ -103,4 +104,9 @@ void trace_format_float(char *buf, size_t size, double v)
     *e = 0;
     snprintf(buf, size, "%se%c%03d", tmp, exponent < 0 ? '-' : '+',
              exponent < 0 ? -exponent : exponent);
+}
+
+void trace_fork(enum fork_phase phase)
+{
+    fork_mutex(&handlers.lock, phase);
 }
