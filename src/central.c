@@ -173,8 +173,15 @@ struct span *central_claim_unswept(unsigned *cursor)
     return NULL;
 }
 
+/* Not taken before fork: by then no thread can be inside one (mutators are
+ * stopped outside cgc's code, sweeping is finished so the background
+ * sweeper finds no work without taking a lock, and no cycle runs), and
+ * holding all of them at once would exceed what ThreadSanitizer tracks.
+ * The child re-initialises them all the same. */
 void central_fork(enum fork_phase phase)
 {
+    if (phase != FORK_CHILD)
+        return;
     for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++)
         fork_mutex(&centrals[i].lock, phase);
 }

@@ -2,10 +2,13 @@
  * fork.h — keeping the heap consistent across fork() (pthread_atfork).
  *
  * Before fork, the forking thread waits for any cycle to end and keeps new
- * ones from starting, finishes sweeping, stops the world (every other
- * mutator at a safepoint, in a blocking region or suspended outside cgc's
- * code, so no span cache or barrier buffer is half-written) and takes every
- * cgc lock in the lock order, so that no collector thread is inside a
+ * ones from starting, finishes sweeping, raises the fork gate and stops the
+ * world (every other mutator at a safepoint, in a blocking region or
+ * suspended outside cgc's code, so no span cache or barrier buffer is
+ * half-written), restarts it with the gate up (suspended threads run on in
+ * their own code, perhaps inside malloc, whose locks fork takes; no thread
+ * enters cgc's code, parked and blocked ones stay put) and takes cgc's
+ * locks in the lock order, so that no collector thread is inside a
  * critical section when the address space is copied. The parent then
  * releases everything and restarts the world. The child, where only the
  * forking thread exists, re-initialises every lock and condition variable,

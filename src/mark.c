@@ -439,7 +439,7 @@ int mark_init(unsigned workers)
     mark.cycle = 0;
     mark.workers_finished = 0;
     for (unsigned i = 0; i < workers; i++) {
-        if (pthread_create(&mark.threads[i], NULL, worker_main, NULL))
+        if (os_thread_create(&mark.threads[i], worker_main, NULL))
             break;
         mark.nworkers++;
     }

@@ -9,6 +9,8 @@
 #define _GNU_SOURCE
 #include "os.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -113,4 +115,16 @@ uint64_t os_realtime_ns(void)
 uint64_t os_thread_cpu_ns(void)
 {
     return clock_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+
+int os_thread_create(pthread_t *thread, void *(*main)(void *), void *arg)
+{
+    /* The new thread inherits the creator's mask: block everything for the
+     * creation, then restore it for the creator. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(thread, NULL, main, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return err;
 }

@@ -4,6 +4,7 @@
 #ifndef CGC_OS_H
 #define CGC_OS_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,11 @@ void os_release(void *p, size_t size);
  * once per gc_init by os_probe_memory. */
 void os_probe_memory(void);
 uint64_t os_backable_bytes(void);
+
+/* Start one of the collector's own threads with every signal blocked:
+ * they never run the program's signal handlers (a process-directed signal
+ * goes to one of the program's threads instead). 0 or an error number. */
+int os_thread_create(pthread_t *thread, void *(*main)(void *), void *arg);
 
 int os_cpu_count(void);
 uint64_t os_monotonic_ns(void);

@@ -4,10 +4,12 @@
  */
 #include "service.h"
 
+#include "os.h"
+
 int service_start(struct service *s, void *(*main)(void *))
 {
     s->stop = false;
-    if (pthread_create(&s->thread, NULL, main, NULL))
+    if (os_thread_create(&s->thread, main, NULL))
         return -1;
     s->running = true;
     return 0;

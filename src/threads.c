@@ -40,6 +40,15 @@ static bool stop_requested(void)
            SAFEPOINT_STOP;
 }
 
+/* Whether a parked or blocked thread must stay put: the world is stopped,
+ * or a fork is under way (it may be inside cgc's code). */
+static bool held_in_place(void)
+{
+    return atomic_load_explicit(&gc_internal_safepoint_requested,
+                                memory_order_seq_cst) &
+           (SAFEPOINT_STOP | SAFEPOINT_FORK);
+}
+
 __thread struct gc_thread *thread_current_record
     __attribute__((tls_model("initial-exec")));
 #define current_thread thread_current_record
@@ -281,14 +290,14 @@ static CGC_NOINLINE void park(struct gc_thread *t)
     pthread_mutex_lock(&threads.world_lock);
     for (;;) {
         atomic_store_explicit(&t->state, THREAD_PARKED, memory_order_seq_cst);
-        while (stop_requested())
+        while (held_in_place())
             pthread_cond_wait(&threads.world_resumed, &threads.world_lock);
         /* Store RUNNING, then look at the flag again (the Dekker pattern of
          * the file comment). A stop that began after our last look may have
          * read PARKED and counted us stopped: it then sees RUNNING or we see
          * its flag, and we park again before touching GC memory. */
         atomic_store_explicit(&t->state, THREAD_RUNNING, memory_order_seq_cst);
-        if (!stop_requested())
+        if (!held_in_place())
             break;
     }
     pthread_mutex_unlock(&threads.world_lock);
@@ -352,9 +361,9 @@ void threads_blocking_begin_internal(struct gc_thread *t)
 void threads_blocking_end_internal(struct gc_thread *t)
 {
     for (;;) {
-        if (stop_requested()) {
+        if (held_in_place()) {
             pthread_mutex_lock(&threads.world_lock);
-            while (stop_requested())
+            while (held_in_place())
                 pthread_cond_wait(&threads.world_resumed, &threads.world_lock);
             pthread_mutex_unlock(&threads.world_lock);
         }
@@ -367,7 +376,7 @@ void threads_blocking_end_internal(struct gc_thread *t)
             sched_yield();
             continue;
         }
-        if (!stop_requested())
+        if (!held_in_place())
             return;
         /* A stop began between our check and our store: we have not touched
          * GC memory, so go back to BLOCKING (the snapshot is still ours). */
@@ -542,13 +551,25 @@ void threads_fork(enum fork_phase phase)
     struct gc_thread *self = current_thread;
     switch (phase) {
     case FORK_PREPARE:
-        /* Every other mutator stopped outside cgc's code: no span cache or
-         * barrier buffer is half-written when the memory is copied. */
+        /* Raise the gate, then stop the world: every other mutator is then
+         * parked, blocked or suspended outside cgc's code, so no span cache
+         * or barrier buffer is half-written. Restarting lets the suspended
+         * ones run on in their own code — they may be inside malloc, whose
+         * locks fork is about to take — while the gate keeps everyone out
+         * of cgc's code and the parked and blocked in place until fork
+         * returns. */
         threads_lock_registry();
+        atomic_fetch_or_explicit(&gc_internal_safepoint_requested,
+                                 SAFEPOINT_FORK, memory_order_seq_cst);
         threads_stop_world(self);
+        threads_start_world();
         break;
     case FORK_PARENT:
-        threads_start_world();
+        pthread_mutex_lock(&threads.world_lock);
+        atomic_fetch_and_explicit(&gc_internal_safepoint_requested,
+                                  ~SAFEPOINT_FORK, memory_order_seq_cst);
+        pthread_cond_broadcast(&threads.world_resumed);
+        pthread_mutex_unlock(&threads.world_lock);
         threads_unlock_registry();
         break;
     case FORK_CHILD:
@@ -574,4 +595,16 @@ void threads_fork(enum fork_phase phase)
         }
         break;
     }
+}
+
+void threads_wait_at_fork_gate(struct gc_thread *t)
+{
+    /* Outside cgc's code: wait for the fork to end as a blocked thread, so
+     * that a stop under way counts us stopped (leaving the region waits
+     * while the gate is up). A thread already in a region waits when it
+     * leaves it. */
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) != THREAD_RUNNING)
+        return;
+    enter_blocking(t);
+    threads_blocking_end_internal(t);
 }

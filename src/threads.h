@@ -44,6 +44,9 @@ enum thread_state {
 #define SAFEPOINT_MARK_DUTY                                                    \
     2 /* scan your stack / flush your barrier buffer                           \
        */
+/* A fork is under way (fork.h): threads outside cgc's code run on, but none
+ * enters it, and parked or blocked ones stay where they are. */
+#define SAFEPOINT_FORK 4
 
 /* Write-barrier buffer entries per thread (Go's wbBuf holds 512). */
 #define BARRIER_BUFFER_ENTRIES 512
@@ -120,12 +123,21 @@ struct gc_thread {
  * collector reads while the thread is stopped: a signal that arrives in
  * between does not stop the thread there (threads_library_leave stops it
  * at a safepoint instead). */
+void threads_wait_at_fork_gate(struct gc_thread *t);
+
 static inline void threads_library_enter(struct gc_thread *t)
 {
-    atomic_store_explicit(
-        &t->in_library,
-        atomic_load_explicit(&t->in_library, memory_order_relaxed) + 1,
-        memory_order_relaxed);
+    int depth = atomic_load_explicit(&t->in_library, memory_order_relaxed);
+    /* Only the outermost entry waits at the gate: a thread already inside
+     * is one the fork's stop waits for. Relaxed is enough: the gate is
+     * raised before the world is stopped, and every thread passes through
+     * that handshake before it can enter cgc again. */
+    if (unlikely(depth == 0 &&
+                 (atomic_load_explicit(&gc_internal_safepoint_requested,
+                                       memory_order_relaxed) &
+                  SAFEPOINT_FORK)))
+        threads_wait_at_fork_gate(t);
+    atomic_store_explicit(&t->in_library, depth + 1, memory_order_relaxed);
     atomic_signal_fence(memory_order_seq_cst);
 }
 

@@ -10,6 +10,9 @@
  *     threads verify their own data afterwards;
  *   - fork + exec and posix_spawn from the multi-threaded program work.
  *
+ * The busy threads also call malloc, so that fork's own locking of malloc
+ * meets threads the collector stopped.
+ *
  * A child that hangs is killed by its own alarm, which the parent reports.
  */
 #define _GNU_SOURCE
@@ -156,6 +159,9 @@ static void *busy_main(void *arg)
             count = 0;
         }
         churn(256);
+        /* malloc too: a thread stopped inside malloc when fork takes
+         * malloc's locks must not deadlock it (fork.h) */
+        free(malloc(16 + count % 2048));
     }
     return NULL;
 }
