@@ -431,6 +431,7 @@ static void run_cycle(bool forced)
         run_stop_the_world_cycle(&r, number);
     else
         run_concurrent_cycle(&r, number);
+    mark_release_spares(); /* not in the pause: munmap is slow */
     sweep_wake_background();
     stats_print_gctrace(&r);
     pacer_trace_cycle_end(&r);
