@@ -28,12 +28,29 @@
  * The table is checked node by node at the end, so a collector that frees
  * part of the live heap fails the run instead of just looking fast.
  *
- * Usage: pause [--heap-mib M] [--seconds S] [--window W]
+ * --uncooperative adds, for the measured phase, two threads that never
+ * cooperate with the collector, the case a collector that waits for
+ * safepoints cannot handle: one blocked in read() on a pipe outside any
+ * blocking region, one in a compute loop that neither allocates nor calls
+ * a safepoint. Each first allocates a small object (attaching itself to the
+ * collector, or registered by bk_thread_create for Boehm) and a child it
+ * points to, and keeps the only reference in its registers or stack; after
+ * the phase (the pipe written, the loop told to stop) each checks both
+ * objects' contents, so a collector that neither stopped the thread nor
+ * scanned its stack fails the run, with the mutator's allocations reusing
+ * the freed memory. cgc has to preempt them with its signal (preempt.h);
+ * Boehm stops them with its own signals; malloc just runs them. The compute
+ * thread takes a core, which is part of what is measured.
+ *
+ * Usage: pause [--heap-mib M] [--seconds S] [--window W] [--uncooperative]
  */
 #include "backend.h"
 #include "benchutil.h"
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <unistd.h>
 
 typedef struct node node;
 struct node {
@@ -100,6 +117,126 @@ static int check_heap(uint64_t nnodes)
     return count == nnodes && keysum == nnodes * (nnodes - 1) / 2 ? 0 : -1;
 }
 
+/* ---- --uncooperative: threads that never reach a safepoint -------------- */
+
+/* The object an uncooperative thread holds: a pattern, and a child (a
+ * second GC object) so the marker has to trace through it too. */
+struct held {
+    uint64_t pattern[4];
+    struct held *child;
+};
+
+#define HELD_MAGIC 0xC0FFEE0DDBA11ULL
+
+/* Allocated by the thread itself, reachable only from its locals. */
+static struct held *held_new(uint64_t salt)
+{
+    struct held *h = bk_alloc(sizeof *h);
+    struct held *c = bk_alloc(sizeof *c);
+    if (!h || !c)
+        bu_die("pause: out of memory");
+    for (int i = 0; i < 4; i++) {
+        h->pattern[i] = HELD_MAGIC ^ salt ^ (uint64_t)i;
+        c->pattern[i] = ~(HELD_MAGIC ^ salt ^ (uint64_t)i);
+    }
+    BK_STORE(c->child, NULL);
+    BK_STORE(h->child, c);
+    return h;
+}
+
+static int held_ok(struct held *h, uint64_t salt)
+{
+    /* Forget what is known of h: the compiler may not answer from the
+     * values it stored before the thread waited (malloc's memory does not
+     * escape), it has to read the memory. */
+    __asm__ volatile("" : "+r"(h) : : "memory");
+    const struct held *c = h->child;
+    if (!c || c->child)
+        return 0;
+    for (int i = 0; i < 4; i++)
+        if (h->pattern[i] != (HELD_MAGIC ^ salt ^ (uint64_t)i) ||
+            c->pattern[i] != ~(HELD_MAGIC ^ salt ^ (uint64_t)i))
+            return 0;
+    return 1;
+}
+
+struct uncoop {
+    pthread_barrier_t ready; /* both threads hold their object */
+    int pipe[2];             /* the reader blocks on pipe[0] */
+    atomic_bool stop;        /* ends the compute loop */
+    uint64_t spins;          /* compute loop iterations, for the report */
+    int reader_ok, spinner_ok;
+};
+
+/* Blocked in read() with no blocking region: to cgc this thread is RUNNING
+ * all along. Returns when the main thread writes to the pipe. */
+static void *reader_main(void *arg)
+{
+    struct uncoop *u = arg;
+    struct held *h = held_new(1);
+    bk_barrier_wait(&u->ready);
+    char byte;
+    ssize_t n;
+    do
+        n = read(u->pipe[0], &byte, 1);
+    while (n < 0 && errno == EINTR);
+    u->reader_ok = n == 1 && held_ok(h, 1);
+    bk_free(h->child);
+    bk_free(h);
+    return NULL;
+}
+
+/* Pure computation: no allocation, no safepoint, no system call, just a
+ * relaxed load of the stop flag (which is no safepoint either). */
+static void *spinner_main(void *arg)
+{
+    struct uncoop *u = arg;
+    struct held *h = held_new(2);
+    bk_barrier_wait(&u->ready);
+    uint64_t x = 0x9E3779B97F4A7C15ULL, spins = 0;
+    while (!atomic_load_explicit(&u->stop, memory_order_relaxed)) {
+        for (int i = 0; i < 1024; i++)
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        spins++;
+    }
+    u->spins = spins + (x & 1); /* keeps the loop from being removed */
+    u->spinner_ok = held_ok(h, 2);
+    bk_free(h->child);
+    bk_free(h);
+    return NULL;
+}
+
+static void uncoop_start(struct uncoop *u, pthread_t tids[2])
+{
+    if (pipe(u->pipe) != 0 || pthread_barrier_init(&u->ready, NULL, 3) != 0)
+        bu_die("pause: cannot set up the uncooperative threads");
+    atomic_init(&u->stop, false);
+    if (bk_thread_create(&tids[0], reader_main, u) != 0 ||
+        bk_thread_create(&tids[1], spinner_main, u) != 0)
+        bu_die("pause: cannot create the uncooperative threads");
+    bk_barrier_wait(&u->ready);
+}
+
+/* Wakes and stops both threads, joins them; 0 if their objects survived. */
+static int uncoop_finish(struct uncoop *u, pthread_t tids[2])
+{
+    atomic_store_explicit(&u->stop, true, memory_order_relaxed);
+    if (write(u->pipe[1], "x", 1) != 1)
+        bu_die("pause: cannot wake the reader thread");
+    bk_thread_join(tids[0], NULL);
+    bk_thread_join(tids[1], NULL);
+    close(u->pipe[0]);
+    close(u->pipe[1]);
+    pthread_barrier_destroy(&u->ready);
+    if (!u->reader_ok)
+        fprintf(stderr, "pause: FAILED: the object held by the thread "
+                        "blocked in read() was freed or overwritten\n");
+    if (!u->spinner_ok)
+        fprintf(stderr, "pause: FAILED: the object held by the computing "
+                        "thread was freed or overwritten\n");
+    return u->reader_ok && u->spinner_ok ? 0 : -1;
+}
+
 /* The cost of the two clock reads around each allocation, reported so the
  * latencies can be read net of it. */
 static uint64_t clock_overhead_ns(void)
@@ -119,13 +256,19 @@ int main(int argc, char **argv)
     uint64_t start = bu_now_ns();
     long heap_mib = 256, window = 4096;
     double seconds = 10;
+    int uncooperative = 0;
 
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--uncooperative") == 0) {
+            uncooperative = 1;
+            continue;
+        }
         if (bu_opt_long(argc, argv, &i, "--heap-mib", &heap_mib) ||
             bu_opt_double(argc, argv, &i, "--seconds", &seconds) ||
             bu_opt_long(argc, argv, &i, "--window", &window))
             continue;
-        bu_die("usage: pause [--heap-mib M] [--seconds S] [--window W]");
+        bu_die("usage: pause [--heap-mib M] [--seconds S] [--window W] "
+               "[--uncooperative]");
     }
     if (heap_mib < 1 || heap_mib > (1L << 20) || seconds <= 0 || window < 1 ||
         window > (1L << 30))
@@ -161,6 +304,14 @@ int main(int argc, char **argv)
         bu_die("pause: out of memory");
     uint64_t overhead = clock_overhead_ns();
 
+    struct uncoop u = {0};
+    pthread_t uncoop_tids[2];
+    if (uncooperative) {
+        uncoop_start(&u, uncoop_tids);
+        printf("uncooperative: a thread blocked in read() and a computing "
+               "thread, each holding an object only in its locals\n");
+    }
+
     /* Cycles completed from here on are the measured ones (the forced
      * collection above has completed, so normally none is half done). */
     bk_gc_cursor c1 = bk_gc_mark();
@@ -189,6 +340,8 @@ int main(int argc, char **argv)
     struct bk_gc_info gi;
     bk_gc_since(c1, &gi);
 
+    if (uncooperative && uncoop_finish(&u, uncoop_tids) != 0)
+        return 1;
     if (check_heap(nnodes) != 0) {
         fprintf(stderr, "pause: FAILED: the long-lived heap is corrupted\n");
         return 1;
@@ -218,6 +371,7 @@ int main(int argc, char **argv)
 
     bu_result_begin("pause", BK_NAME);
     bu_result_long("heap_mib", heap_mib);
+    bu_result_long("uncooperative", uncooperative);
     bu_result_double("wall_s", (end - start) / 1e9, 3);
     bu_result_double("build_s", (tb1 - tb0) / 1e9, 3);
     bu_result_double("measured_s", measured_s, 3);

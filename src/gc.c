@@ -441,6 +441,7 @@ static void run_cycle(bool forced)
         run_stop_the_world_cycle(&r, number);
     else
         run_concurrent_cycle(&r, number);
+    mark_release_spares(); /* not in the pause: munmap is slow */
     sweep_wake_background();
     stats_print_gctrace(&r);
     pacer_trace_cycle_end(&r);
@@ -477,6 +478,10 @@ static void *collector_main(void *arg)
 {
     (void)arg;
     thread_role_set_internal();
+    /* Stopping the world polls the threads between sleeps of 20 µs
+     * (threads.c); with the default 50 µs of timer slack each took 70 µs
+     * or more, and a stop that has to signal a thread sleeps a few times. */
+    os_precise_sleeps();
     pthread_mutex_lock(&collector.svc.lock);
     for (;;) {
         while (!collector.svc.stop &&

@@ -505,16 +505,6 @@ static void wait_workers_locked(void)
  * grey queue must not keep its peak in memory. */
 static void finish_locked(struct mark_result *out)
 {
-    unsigned kept = 0;
-    for (struct workbuf **b = &mark.empty; *b;) {
-        if (kept++ < SPARE_WORKBUFS) {
-            b = &(*b)->next;
-            continue;
-        }
-        struct workbuf *extra = *b;
-        *b = extra->next;
-        os_unmap(extra, sizeof *extra);
-    }
     atomic_store_explicit(&mark.in_progress, false, memory_order_release);
     out->marked_bytes = mark.marked_bytes;
     out->scanned_bytes = mark.scanned_bytes;
@@ -566,6 +556,26 @@ void mark_end_concurrent(struct mark_result *out)
     pthread_cond_broadcast(&mark.work_available);
     finish_locked(out);
     pthread_mutex_unlock(&mark.lock);
+}
+
+void mark_release_spares(void)
+{
+    /* Detach the surplus under the lock, unmap it outside: each munmap is
+     * a system call and a TLB shootdown, ~8 µs on a 2-CPU VM. Done inside
+     * mark termination, a cycle's few hundred spare buffers made most of
+     * STW 2 (0.2-2.7 ms measured by bench/pause). */
+    pthread_mutex_lock(&mark.lock);
+    struct workbuf **b = &mark.empty;
+    for (unsigned kept = 0; *b && kept < SPARE_WORKBUFS; kept++)
+        b = &(*b)->next;
+    struct workbuf *extra = *b;
+    *b = NULL;
+    pthread_mutex_unlock(&mark.lock);
+    while (extra) {
+        struct workbuf *next = extra->next;
+        os_unmap(extra, sizeof *extra);
+        extra = next;
+    }
 }
 
 void mark_helper_begin(struct marker *m)

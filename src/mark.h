@@ -65,6 +65,10 @@ void mark_begin_concurrent(void);
 void mark_wait_quiescent(void);
 void mark_end_concurrent(struct mark_result *out);
 
+/* Unmap the work buffers beyond a few spares, after a cycle, with the
+ * world running. */
+void mark_release_spares(void);
+
 /* Grey work found outside the workers (root scans, stack scans,
  * write-barrier flushes, assists) goes through a helper marker: between
  * begin and end the helper counts as busy, so marking cannot be declared

@@ -33,5 +33,9 @@ uint64_t os_monotonic_ns(void);
 uint64_t os_realtime_ns(void);
 /* CPU time consumed by the calling thread. */
 uint64_t os_thread_cpu_ns(void);
+/* Let the calling thread's short sleeps end on time: Linux lets a timer
+ * of a normal thread fire up to 50 µs late (its timer slack) to batch
+ * wake-ups; this sets the slack to 1 µs. */
+void os_precise_sleeps(void);
 
 #endif
