@@ -37,6 +37,7 @@
 #include "checkmark.h"
 #include "env.h"
 #include "fork.h"
+#include "globals.h"
 #include "heap.h"
 #include "mark.h"
 #include "os.h"
@@ -340,9 +341,10 @@ static void finish_cycle(struct cycle_record *r, const struct mark_result *mr,
     threads_unlock_registry();
 }
 
-static void run_stop_the_world_cycle(struct cycle_record *r, uint32_t number)
+/* The part of the stop-the-world cycle from the stop to the restart. */
+static void stop_the_world_mark(void *arg)
 {
-    sweep_finish();
+    struct cycle_record *r = arg;
     threads_lock_registry();
     uint64_t t0 = os_monotonic_ns();
     threads_stop_world(NULL);
@@ -357,8 +359,25 @@ static void run_stop_the_world_cycle(struct cycle_record *r, uint32_t number)
     r->mark_ns = t2 - t1;
     r->stop_the_world = true;
     finish_cycle(r, &mr, t2);
+}
+
+static void run_stop_the_world_cycle(struct cycle_record *r, uint32_t number)
+{
+    sweep_finish();
+    /* Module data is read with the world stopped: hold the loader's lock
+     * from before the stop, so that no thread the signal stops holds it
+     * (globals.h). */
+    globals_with_loader_held(stop_the_world_mark, r);
     trace_event(GC_EVENT_MARK_DONE, number);
 }
+
+struct termination {
+    struct cycle_record *r;
+    uint32_t cycle;
+    bool preempted; /* STW 1 stopped a thread by signal */
+    uint64_t mark_start;
+};
+static void terminate_marking(void *arg);
 
 static void run_concurrent_cycle(struct cycle_record *r, uint32_t number)
 {
@@ -398,10 +417,25 @@ static void run_concurrent_cycle(struct cycle_record *r, uint32_t number)
     uint64_t t1 = os_monotonic_ns();
     mark_concurrently(cycle);
 
-    /* STW 2: a last flush of every buffer and of stacks still unscanned. */
+    struct termination term = {r, cycle, preempted, t1};
+    if (gc_config.checkmark) /* it reads module data with the world stopped */
+        globals_with_loader_held(terminate_marking, &term);
+    else
+        terminate_marking(&term);
+    trace_event(GC_EVENT_MARK_DONE, number);
+}
+
+/* STW 2: a last flush of every buffer and of stacks still unscanned, then
+ * the end of the cycle. */
+static void terminate_marking(void *arg)
+{
+    const struct termination *term = arg;
+    struct cycle_record *r = term->r;
+    uint32_t cycle = term->cycle;
+    bool preempted = term->preempted;
     threads_lock_registry();
     uint64_t t2 = os_monotonic_ns();
-    r->mark_ns = t2 - t1;
+    r->mark_ns = t2 - term->mark_start;
     threads_stop_world(NULL);
     struct marker m;
     mark_helper_begin(&m);
@@ -427,7 +461,6 @@ static void run_concurrent_cycle(struct cycle_record *r, uint32_t number)
     if (gc_config.checkmark)
         checkmark_verify();
     finish_cycle(r, &mr, t2);
-    trace_event(GC_EVENT_MARK_DONE, number);
 }
 
 static void run_cycle(bool forced)

@@ -207,6 +207,33 @@ static void scan_range(uintptr_t lo, uintptr_t hi, bool is_stack, void *ctx)
     }
 }
 
+struct loader_hold {
+    void (*fn)(void *);
+    void *arg;
+    bool ran;
+};
+
+static int hold_callback(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)info;
+    (void)size;
+    struct loader_hold *h = data;
+    if (!h->ran) {
+        h->ran = true;
+        h->fn(h->arg);
+    }
+    return 1; /* one call is all it takes */
+}
+
+void globals_with_loader_held(void (*fn)(void *), void *arg)
+{
+    struct loader_hold h = {fn, arg, false};
+    if (gc_config.scan_globals)
+        dl_iterate_phdr(hold_callback, &h);
+    if (!h.ran)
+        fn(arg);
+}
+
 uint64_t globals_scan(struct marker *m)
 {
     struct scan_ctx c = {m, 0};

@@ -34,6 +34,14 @@ typedef void (*globals_range_fn)(uintptr_t lo, uintptr_t hi, bool is_stack,
 /* Grey what the data and bss of every loaded module (minus RELRO and cgc's
  * own state) reference; bytes scanned. The world may run. */
 uint64_t globals_scan(struct marker *m);
+
+/* Run fn(arg) holding the loader's module-list lock (inside a
+ * dl_iterate_phdr callback; the lock is recursive, so fn may enumerate
+ * modules). Whoever reads module data with the world stopped does so
+ * inside it: a thread the preemption signal stops can then not be holding
+ * that lock, and no module can be unmapped meanwhile. fn must not use
+ * dlopen, dlclose or dladdr. With CGC_SCAN_GLOBALS=0 fn just runs. */
+void globals_with_loader_held(void (*fn)(void *), void *arg);
 /* Call fn(lo, hi, false, ctx) on each of those ranges. fn runs while the
  * loader's module list is locked: it must not call dlopen, dlclose, dladdr
  * or dl_iterate_phdr. */

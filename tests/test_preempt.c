@@ -13,10 +13,13 @@
  * (its registers and stack while it sits in read() or a compute loop, a
  * local between two GC_WRITEs) while other threads drive collections, and
  * checks that those objects survive and that collections kept completing.
+ * One thread lives inside the loader's lock (dl_iterate_phdr callbacks)
+ * while checkmark reads module data with the world stopped.
  */
 #define _GNU_SOURCE
 #include "test_util.h"
 
+#include <link.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <sys/syscall.h>
@@ -323,6 +326,49 @@ static void test_preempted_between_barrier_and_store(void **state)
     CHECK(cycles >= 5, "only %u collections while the movers ran", cycles);
 }
 
+/* ---- a thread inside the loader ------------------------------------------ */
+
+/* Spends its time inside dl_iterate_phdr callbacks, that is holding the
+ * loader's lock, without calling cgc: the signal may stop it there while
+ * checkmark (on in this mode) reads module data with the world stopped. */
+static int loader_callback(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    uint64_t *x = data;
+    for (int i = 0; i < 2000; i++)
+        *x = *x * 31 + (uint64_t)info->dlpi_phnum;
+    return 0;
+}
+
+static void *loader_main(void *arg)
+{
+    struct probe *p = arg;
+    char *obj = new_pattern_object(53);
+    atomic_store(&p->ready, 1);
+    uint64_t x = 1;
+    while (!atomic_load_explicit(&p->stop, memory_order_relaxed))
+        dl_iterate_phdr(loader_callback, &x);
+    if (!pattern_intact(obj, 53) || x == 42)
+        probe_error(p, "the object held by the thread in the loader was lost");
+    return NULL;
+}
+
+static void test_thread_inside_the_loader(void **state)
+{
+    (void)state;
+    struct probe p;
+    memset(&p, 0, sizeof p);
+    CHECK(pthread_create(&p.th, NULL, loader_main, &p) == 0, "create");
+    while (!atomic_load(&p.ready))
+        usleep(1000);
+    uint32_t cycles = churn(scaled((size_t)256 << 20, (size_t)32 << 20));
+    atomic_store(&p.stop, 1);
+    join_plain(p.th);
+    CHECK(p.error[0] == 0, "%s", p.error);
+    CHECK(cycles >= 5, "only %u collections while a thread sat in the loader",
+          cycles);
+}
+
 /* ---- a thread that exits without detaching ------------------------------- */
 
 static void *vanisher_main(void *arg)
@@ -455,6 +501,7 @@ int main(int argc, char **argv)
             cmocka_unit_test(test_contended_mutex_around_allocation),
             cmocka_unit_test(test_join_without_region),
             cmocka_unit_test(test_preempted_between_barrier_and_store),
+            cmocka_unit_test(test_thread_inside_the_loader),
             cmocka_unit_test(test_thread_exits_without_detaching),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
