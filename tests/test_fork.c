@@ -166,17 +166,31 @@ static void *busy_main(void *arg)
     return NULL;
 }
 
+static void start_busy(struct busy *busy, atomic_int *stop)
+{
+    memset(busy, 0, BUSY_THREADS * sizeof *busy);
+    for (int i = 0; i < BUSY_THREADS; i++) {
+        busy[i].stop = stop;
+        CHECK(pthread_create(&busy[i].th, NULL, busy_main, &busy[i]) == 0,
+              "pthread_create");
+    }
+}
+
+static void stop_busy(struct busy *busy, atomic_int *stop)
+{
+    atomic_store(stop, 1);
+    for (int i = 0; i < BUSY_THREADS; i++) {
+        pthread_join(busy[i].th, NULL);
+        CHECK(busy[i].error[0] == 0, "thread %d: %s", i, busy[i].error);
+    }
+}
+
 static void test_forks_during_collections(void **state)
 {
     (void)state;
     atomic_int stop = 0;
     struct busy busy[BUSY_THREADS];
-    memset(busy, 0, sizeof busy);
-    for (int i = 0; i < BUSY_THREADS; i++) {
-        busy[i].stop = &stop;
-        CHECK(pthread_create(&busy[i].th, NULL, busy_main, &busy[i]) == 0,
-              "pthread_create");
-    }
+    start_busy(busy, &stop);
     gc_stats s0, s1;
     gc_read_stats(&s0);
     int forks = (int)scaled(100, 10);
@@ -188,11 +202,7 @@ static void test_forks_during_collections(void **state)
         check_child(pid, round);
     }
     gc_read_stats(&s1);
-    atomic_store(&stop, 1);
-    for (int i = 0; i < BUSY_THREADS; i++) {
-        pthread_join(busy[i].th, NULL);
-        CHECK(busy[i].error[0] == 0, "thread %d: %s", i, busy[i].error);
-    }
+    stop_busy(busy, &stop);
     CHECK(inherited_intact(), "the parent's list was damaged");
     print_message("%d forks while %u collections ran in the parent\n", forks,
                   s1.num_gc - s0.num_gc);
@@ -203,12 +213,7 @@ static void test_exec_and_spawn_from_threads(void **state)
     (void)state;
     atomic_int stop = 0;
     struct busy busy[BUSY_THREADS];
-    memset(busy, 0, sizeof busy);
-    for (int i = 0; i < BUSY_THREADS; i++) {
-        busy[i].stop = &stop;
-        CHECK(pthread_create(&busy[i].th, NULL, busy_main, &busy[i]) == 0,
-              "pthread_create");
-    }
+    start_busy(busy, &stop);
     for (int round = 0; round < 20; round++) {
         pid_t pid = fork();
         CHECK(pid >= 0, "fork");
@@ -222,11 +227,7 @@ static void test_exec_and_spawn_from_threads(void **state)
               "posix_spawn");
         check_child(pid, round);
     }
-    atomic_store(&stop, 1);
-    for (int i = 0; i < BUSY_THREADS; i++) {
-        pthread_join(busy[i].th, NULL);
-        CHECK(busy[i].error[0] == 0, "thread %d: %s", i, busy[i].error);
-    }
+    stop_busy(busy, &stop);
 }
 
 int main(void)
