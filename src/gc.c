@@ -253,6 +253,10 @@ static void wait_for_duties(uint32_t cycle, uint32_t epoch)
     for (unsigned polls = 0; duties_pending(cycle, epoch, since, &warned);
          polls++)
         pause_between_polls(polls);
+    /* Every hold is released now: records of vanished threads can go. */
+    threads_lock_registry();
+    threads_free_reaped_locked();
+    threads_unlock_registry();
 }
 
 /* Steps 2 and 3 of the cycle: mark until a ragged flush finds nothing. */
@@ -338,6 +342,7 @@ static void finish_cycle(struct cycle_record *r, const struct mark_result *mr,
     r->global_bytes = totals.global_bytes;
     stats_record_cycle(r);
     threads_start_world();
+    threads_free_reaped_locked(); /* nothing stopped or held now */
     threads_unlock_registry();
 }
 

@@ -444,6 +444,11 @@ void threads_warn_late(struct gc_thread *t, unsigned seconds, const char *what)
                        (int)t->tid, name, seconds, what);
 }
 
+/* Records of threads that exited without detaching, freed once no thread
+ * is stopped (free may need a malloc lock a suspended thread holds). Only
+ * the thread that stops the world touches it, with the registry lock. */
+static CGC_STATE struct gc_thread *reaped;
+
 void threads_reap_exited_locked(struct gc_thread *t)
 {
     report_warning("thread %d (%s) exited without detaching; its stack is "
@@ -452,7 +457,17 @@ void threads_reap_exited_locked(struct gc_thread *t)
     unlink_locked(t);
     cache_release_all(&t->cache);
     stats_fold_thread(t);
-    free(t);
+    t->next = reaped;
+    reaped = t;
+}
+
+void threads_free_reaped_locked(void)
+{
+    while (reaped) {
+        struct gc_thread *t = reaped;
+        reaped = t->next;
+        free(t);
+    }
 }
 
 /* Between polls of the threads' states. For the first microseconds poll

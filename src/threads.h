@@ -222,6 +222,9 @@ void threads_warn_late(struct gc_thread *t, unsigned seconds, const char *what);
  * found it gone); the registry lock is held and nothing scans it meanwhile.
  */
 void threads_reap_exited_locked(struct gc_thread *t);
+/* Free the records dropped so far; call with the registry lock held and no
+ * thread stopped or held (after STW 2's restart, after marking duties). */
+void threads_free_reaped_locked(void);
 
 /* Claim a BLOCKING thread so that its stack and barrier buffer hold still
  * while the collector reads them; false if it is not BLOCKING. */
