@@ -358,13 +358,15 @@ struct gc_stats {
     } by_size[GC_NUM_SIZE_CLASSES];
 
     /* Beyond Go's MemStats. */
-    uint64_t gc_sys;       /* bytes of collector metadata from the OS */
-    uint64_t pause_max_ns; /* longest single stop-the-world pause since
-                              gc_init */
-    uint64_t pause_p50_ns; /* median of the cycles' pauses in pause_ns */
-    uint64_t pause_p99_ns; /* 99th percentile (nearest rank) of them */
-    uint32_t mark_workers; /* mark worker threads */
-    int32_t gc_percent;    /* current CGC_PERCENT, -1 if off */
+    uint64_t gc_sys;            /* bytes of collector metadata from the OS */
+    uint64_t pause_max_ns;      /* longest single stop-the-world pause since
+                                   gc_init */
+    uint64_t pause_p50_ns;      /* median of the cycles' pauses in pause_ns */
+    uint64_t pause_p99_ns;      /* 99th percentile (nearest rank) of them */
+    uint32_t mark_workers;      /* mark worker threads */
+    int32_t gc_percent;         /* current CGC_PERCENT, -1 if off */
+    uint64_t finalizers_queued; /* finalizers found ready, since gc_init */
+    uint64_t finalizers_run;    /* finalizers that have run */
 };
 typedef struct gc_stats gc_stats;
 
@@ -375,6 +377,41 @@ void gc_read_stats(gc_stats *out);
 /* Return free memory to the OS now, like Go's debug.FreeOSMemory: runs a
  * full collection (as gc_collect), then releases every free page. */
 void gc_free_os_memory(void);
+
+/* ------------------------------------------------------------------------
+ * Finalizers, like Go's runtime.SetFinalizer. A finalizer runs once, after
+ * its object was found unreachable; the object and everything it references
+ * stay alive until it has run (it may resurrect the object by storing it
+ * somewhere; the object then has no finalizer unless one is set again).
+ * Ordering, as in Go and the Boehm collector: if A references B and both
+ * have finalizers and become unreachable together, A's runs first and B's
+ * only in a later cycle; so a cycle of objects with finalizers is never
+ * collected. An object freed with gc_free loses its finalizer unrun.
+ * gc_shutdown does not run pending finalizers.
+ * ------------------------------------------------------------------------ */
+
+typedef void (*gc_finalizer_fn)(void *obj, void *data);
+
+/* Set fn(obj, data) as obj's finalizer; fn NULL removes it. Thread-safe.
+ * Errors: -1 with errno EINVAL if obj is not the start of a live GC object;
+ * EEXIST if obj already has one (remove it first); ENOMEM. Returns 0. */
+int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *data);
+
+/* Where finalizers run: GC_FINALIZE_THREAD (the default) on one dedicated,
+ * attached thread, in the order they became ready; GC_FINALIZE_ON_DEMAND
+ * queues them until the program calls gc_run_finalizers (for a
+ * single-threaded interpreter that runs user code on its own thread). */
+enum gc_finalizer_mode { GC_FINALIZE_THREAD, GC_FINALIZE_ON_DEMAND };
+void gc_set_finalizer_mode(enum gc_finalizer_mode mode);
+
+/* Run the queued finalizers on the calling thread; returns how many ran.
+ * A finalizer may allocate, call gc_collect, set finalizers. */
+size_t gc_run_finalizers(void);
+
+/* Keep p reachable up to this call, like Go's runtime.KeepAlive: after its
+ * last use an object may be found unreachable while a function that got it
+ * is still running. */
+void gc_keep_alive(const void *p);
 
 /* Route the trace lines of CGC_DEBUG=gctrace/gcpacertrace/scavtrace to fn
  * instead of stderr: fn(line, data) gets each line without its newline.

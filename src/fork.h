@@ -17,8 +17,8 @@
  * again the first time a cycle is wanted.
  *
  * Each module that owns locks implements its hook; fork.c calls them in the
- * lock order (gc → threads → services → mark → roots → trace → stats →
- * types → central → heap) before fork and in reverse after.
+ * lock order (gc → threads → services → finalizers → mark → roots → trace
+ * → stats → types → central → heap) before fork and in reverse after.
  */
 #ifndef CGC_FORK_H
 #define CGC_FORK_H
@@ -56,6 +56,7 @@ void fork_install(void);
 /* The modules' hooks. */
 void gc_fork(enum fork_phase phase);
 void gc_fork_services(enum fork_phase phase);
+void finalize_fork(enum fork_phase phase);
 void threads_fork(enum fork_phase phase);
 void sweep_fork(enum fork_phase phase);
 void scavenge_fork(enum fork_phase phase);

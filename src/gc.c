@@ -36,6 +36,7 @@
 #include "central.h"
 #include "checkmark.h"
 #include "env.h"
+#include "finalize.h"
 #include "fork.h"
 #include "globals.h"
 #include "heap.h"
@@ -726,6 +727,8 @@ attach:
 
 void gc_shutdown(void)
 {
+    if (gc_initialized())
+        finalize_shutdown(); /* its thread is attached: stop it first */
     pthread_mutex_lock(&init_lock);
     if (!atomic_load_explicit(&initialized, memory_order_relaxed)) {
         pthread_mutex_unlock(&init_lock);

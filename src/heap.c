@@ -423,6 +423,8 @@ static void span_init(struct span *s, unsigned span_class,
         s->nelems >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << s->nelems) - 1);
     s->alloc_count = 0;
     s->types = types;
+    s->finalizers = NULL;
+    atomic_store_explicit(&s->has_finalizers, 0, memory_order_relaxed);
     atomic_store_explicit(&s->sweepgen, sweep_current_generation(),
                           memory_order_relaxed);
 }

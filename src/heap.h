@@ -65,6 +65,11 @@ struct span {
     _Atomic(_Atomic uint64_t *) freed_bits;
     /* KIND_TYPED spans: the type of each object slot. */
     const struct gc_type **types;
+    /* Finalizers of this span's objects (finalize.c, under its lock);
+     * has_finalizers is set under that lock when one is added and read
+     * relaxed by the span's sweeper, which then takes the lock. */
+    struct finalizer *finalizers;
+    _Atomic uint8_t has_finalizers;
 
     struct span *next, *prev;
 };

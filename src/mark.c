@@ -288,6 +288,14 @@ void mark_grey(struct marker *m, uintptr_t p)
     grey_candidate(m, p);
 }
 
+void mark_scan_contents(struct marker *m, uintptr_t p)
+{
+    uint32_t idx;
+    struct span *s = object_lookup(p, &idx);
+    if (s && s->kind != KIND_NOSCAN)
+        push(m, s->base + (uintptr_t)idx * s->elem_size, s);
+}
+
 /* Reads memory that others may write meanwhile (objects being mutated,
  * blocking threads' stacks, registered roots): every word is read as raw
  * bits, and a torn or stale word is harmless (see the file comment). */

@@ -84,6 +84,9 @@ uint64_t mark_helper_drain(struct marker *m, uint64_t budget);
 
 /* Grey the object p points into, if any. */
 void mark_grey(struct marker *m, uintptr_t p);
+/* Scan the object p points into without marking it: what it references
+ * is kept alive, the object itself is not (finalizers, finalize.c). */
+void mark_scan_contents(struct marker *m, uintptr_t p);
 /* Grey every pointer-looking word of [lo, hi) (8-byte aligned words). */
 void mark_scan_conservative(struct marker *m, uintptr_t lo, uintptr_t hi);
 /* The same for a root range, in slices, draining the marker's work after

@@ -11,6 +11,8 @@
  * snapshot taken on entry (its registers) plus the live stack above it.
  */
 #include "roots.h"
+
+#include "finalize.h"
 #include "fork.h"
 
 #include "globals.h"
@@ -241,6 +243,7 @@ void roots_scan_registered(struct marker *m)
     pthread_mutex_unlock(&roots.lock);
     bytes += globals_scan(m); /* outside roots.lock: it may take a while */
     count_globals(bytes);
+    finalize_scan_roots(m); /* what finalizable objects reference */
 }
 
 void roots_scan_all_stopped(struct marker *m)

@@ -11,6 +11,7 @@
 #include "fork.h"
 
 #include "env.h"
+#include "finalize.h"
 #include "gc.h"
 #include "heap.h"
 #include "mark.h"
@@ -205,6 +206,7 @@ static void read_stats(gc_stats *out)
     out->sys = h.sys + h.meta;
     out->next_gc = pacer_heap_goal();
     out->mark_workers = mark_worker_count();
+    finalize_read_counts(&out->finalizers_queued, &out->finalizers_run);
     out->gc_percent = pacer_percent();
 
     pthread_mutex_lock(&stats.lock);

@@ -17,6 +17,7 @@
 
 #include "central.h"
 #include "env.h"
+#include "finalize.h"
 #include "report.h"
 #include "scavenge.h"
 #include "service.h"
@@ -76,6 +77,8 @@ static void clobber(struct span *s, uint32_t first, uint64_t dead)
 
 static enum sweep_result sweep_large(struct span *s)
 {
+    if (atomic_load_explicit(&s->has_finalizers, memory_order_relaxed))
+        finalize_sweep_span(s);
     bool marked =
         atomic_load_explicit(&s->mark_bits[0], memory_order_relaxed) & 1;
     bool freed = span_slot_freed(s, 0);
@@ -96,6 +99,8 @@ enum sweep_result span_sweep(struct span *s)
 {
     if (s->span_class / NUM_KINDS == 0)
         return sweep_large(s);
+    if (atomic_load_explicit(&s->has_finalizers, memory_order_relaxed))
+        finalize_sweep_span(s); /* it may mark objects: before reading */
 
     uint32_t free_index =
         atomic_load_explicit(&s->free_index, memory_order_relaxed);

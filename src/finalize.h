@@ -1,0 +1,41 @@
+/*
+ * finalize.h — finalizers (Go's runtime.SetFinalizer, done as Go does it).
+ *
+ * A finalizer record hangs off its object's span (as Go's specials). At
+ * every mark the roots include the *contents* of each object with a
+ * finalizer, not the object itself: what it references stays alive, and an
+ * object only its finalizable referrer reaches is not finalized before it
+ * (ordering). The sweeper that claims a span with records looks at their
+ * mark bits before anything else: an unmarked object is marked again (so
+ * this sweep keeps it), its record moves to the ready queue, and it stays
+ * alive as a root of the next marks until its finalizer has run. An object
+ * freed with gc_free loses its record unrun.
+ *
+ * Records, the span lists and the ready queue are under one lock, taken
+ * only by gc_set_finalizer, the sweep of a span with records, the root
+ * scan and whoever runs finalizers; the lock comes before the mark lock.
+ */
+#ifndef CGC_FINALIZE_H
+#define CGC_FINALIZE_H
+
+#include <stdint.h>
+
+struct marker;
+struct span;
+
+/* Mark roots: the contents of every object with a finalizer, and every
+ * object whose finalizer is queued. */
+void finalize_scan_roots(struct marker *m);
+
+/* The sweeper claimed s, which has had finalizers (has_finalizers): queue
+ * the finalizers of its unmarked objects and mark those objects. Call it
+ * before the sweep reads the mark bits. */
+void finalize_sweep_span(struct span *s);
+
+void finalize_read_counts(uint64_t *queued, uint64_t *run);
+
+/* gc_shutdown: stop the finalizer thread and drop every record (pending
+ * finalizers do not run). */
+void finalize_shutdown(void);
+
+#endif
