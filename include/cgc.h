@@ -367,6 +367,7 @@ struct gc_stats {
     int32_t gc_percent;         /* current CGC_PERCENT, -1 if off */
     uint64_t finalizers_queued; /* finalizers found ready, since gc_init */
     uint64_t finalizers_run;    /* finalizers that have run */
+    uint64_t weak_cleared;      /* weak pointers cleared (objects died) */
 };
 typedef struct gc_stats gc_stats;
 
@@ -407,6 +408,26 @@ void gc_set_finalizer_mode(enum gc_finalizer_mode mode);
 /* Run the queued finalizers on the calling thread; returns how many ran.
  * A finalizer may allocate, call gc_collect, set finalizers. */
 size_t gc_run_finalizers(void);
+
+/* ------------------------------------------------------------------------
+ * Weak pointers, like Go's weak.Pointer. A handle refers to an object
+ * without keeping it alive; it reads NULL from the moment the object is
+ * found unreachable — before any finalizer of the object runs, so a
+ * resurrected object stays NULL to its weak pointers. The handle is itself
+ * a GC object: it lives while the program holds it, and at least as long
+ * as its object.
+ * ------------------------------------------------------------------------ */
+typedef struct gc_weak gc_weak;
+
+/* The weak pointer to obj; the same handle every time for the same object.
+ * Thread-safe. Errors: NULL with errno EINVAL if obj is not the start of a
+ * live GC object, ENOMEM. */
+gc_weak *gc_weak_new(void *obj);
+
+/* The object, or NULL once it was found unreachable (or w is NULL). The
+ * result is a strong pointer: while the collector marks, reading it is a
+ * barrier that keeps the object alive. Thread-safe, lock-free. */
+void *gc_weak_get(const gc_weak *w);
 
 /* Keep p reachable up to this call, like Go's runtime.KeepAlive: after its
  * last use an object may be found unreachable while a function that got it

@@ -18,7 +18,8 @@
  *
  * Each module that owns locks implements its hook; fork.c calls them in the
  * lock order (gc → threads → services → finalizers → mark → roots → trace
- * → stats → types → central → heap) before fork and in reverse after.
+ * → stats → types → central → heap; weak pointers after finalizers) before
+ * fork and in reverse after.
  */
 #ifndef CGC_FORK_H
 #define CGC_FORK_H
@@ -57,6 +58,7 @@ void fork_install(void);
 void gc_fork(enum fork_phase phase);
 void gc_fork_services(enum fork_phase phase);
 void finalize_fork(enum fork_phase phase);
+void weak_fork(enum fork_phase phase);
 void threads_fork(enum fork_phase phase);
 void sweep_fork(enum fork_phase phase);
 void scavenge_fork(enum fork_phase phase);

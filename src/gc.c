@@ -54,6 +54,7 @@
 #include "thread_role.h"
 #include "threads.h"
 #include "trace.h"
+#include "weak.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -727,8 +728,10 @@ attach:
 
 void gc_shutdown(void)
 {
-    if (gc_initialized())
+    if (gc_initialized()) {
         finalize_shutdown(); /* its thread is attached: stop it first */
+        weak_shutdown();
+    }
     pthread_mutex_lock(&init_lock);
     if (!atomic_load_explicit(&initialized, memory_order_relaxed)) {
         pthread_mutex_unlock(&init_lock);

@@ -70,6 +70,9 @@ struct span {
      * relaxed by the span's sweeper, which then takes the lock. */
     struct finalizer *finalizers;
     _Atomic uint8_t has_finalizers;
+    /* Weak pointers to this span's objects (weak.c), likewise. */
+    struct weak_record *weaks;
+    _Atomic uint8_t has_weaks;
 
     struct span *next, *prev;
 };

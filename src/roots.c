@@ -14,6 +14,7 @@
 
 #include "finalize.h"
 #include "fork.h"
+#include "weak.h"
 
 #include "globals.h"
 #include "threads.h"
@@ -244,6 +245,7 @@ void roots_scan_registered(struct marker *m)
     bytes += globals_scan(m); /* outside roots.lock: it may take a while */
     count_globals(bytes);
     finalize_scan_roots(m); /* what finalizable objects reference */
+    weak_scan_roots(m);     /* the handles of weak pointers */
 }
 
 void roots_scan_all_stopped(struct marker *m)

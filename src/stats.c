@@ -19,6 +19,7 @@
 #include "pacer.h"
 #include "threads.h"
 #include "trace.h"
+#include "weak.h"
 
 #include <cgc.h>
 #include <pthread.h>
@@ -207,6 +208,7 @@ static void read_stats(gc_stats *out)
     out->next_gc = pacer_heap_goal();
     out->mark_workers = mark_worker_count();
     finalize_read_counts(&out->finalizers_queued, &out->finalizers_run);
+    out->weak_cleared = weak_cleared_count();
     out->gc_percent = pacer_percent();
 
     pthread_mutex_lock(&stats.lock);

@@ -24,6 +24,7 @@
 #include "stats.h"
 #include "thread_role.h"
 #include "threads.h"
+#include "weak.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -75,10 +76,21 @@ static void clobber(struct span *s, uint32_t first, uint64_t dead)
     }
 }
 
-static enum sweep_result sweep_large(struct span *s)
+/* Weak pointers and finalizers of the span's objects, before the mark
+ * bits are read: weak pointers to an unmarked object are cleared first,
+ * then its finalizer is queued and the object marked to keep it (so a
+ * resurrected object stays NULL to its weak pointers, Go's rule). */
+static void sweep_specials(struct span *s)
 {
+    if (atomic_load_explicit(&s->has_weaks, memory_order_relaxed))
+        weak_sweep_span(s);
     if (atomic_load_explicit(&s->has_finalizers, memory_order_relaxed))
         finalize_sweep_span(s);
+}
+
+static enum sweep_result sweep_large(struct span *s)
+{
+    sweep_specials(s);
     bool marked =
         atomic_load_explicit(&s->mark_bits[0], memory_order_relaxed) & 1;
     bool freed = span_slot_freed(s, 0);
@@ -89,7 +101,7 @@ static enum sweep_result sweep_large(struct span *s)
         heap_free_span(s);
         return SWEEP_FREED;
     }
-    atomic_store_explicit(&s->mark_bits[0], 0, memory_order_relaxed);
+    atomic_store_explicit(&s->mark_bits[0], 0, memory_order_release);
     atomic_store_explicit(&s->sweepgen, sweep_current_generation(),
                           memory_order_release);
     return SWEEP_KEPT;
@@ -99,8 +111,7 @@ enum sweep_result span_sweep(struct span *s)
 {
     if (s->span_class / NUM_KINDS == 0)
         return sweep_large(s);
-    if (atomic_load_explicit(&s->has_finalizers, memory_order_relaxed))
-        finalize_sweep_span(s); /* it may mark objects: before reading */
+    sweep_specials(s); /* it may mark objects: before reading the bits */
 
     uint32_t free_index =
         atomic_load_explicit(&s->free_index, memory_order_relaxed);
@@ -131,7 +142,9 @@ enum sweep_result span_sweep(struct span *s)
         if (gc_config.clobberfree)
             clobber(s, first, allocated & ~live);
         atomic_store_explicit(&s->alloc_bits[w], live, memory_order_relaxed);
-        atomic_store_explicit(&s->mark_bits[w], 0, memory_order_relaxed);
+        /* Release: a weak-pointer read that sees the cleared bit also sees
+         * the claim before it (weak.c). */
+        atomic_store_explicit(&s->mark_bits[w], 0, memory_order_release);
     }
     if (freed_count)
         stats_count_small_frees(s->span_class / NUM_KINDS, freed_count);
