@@ -367,6 +367,8 @@ struct gc_stats {
     int32_t gc_percent;         /* current CGC_PERCENT, -1 if off */
     uint64_t finalizers_queued; /* finalizers found ready, since gc_init */
     uint64_t finalizers_run;    /* finalizers that have run */
+    uint64_t cleanups_queued;   /* cleanups found ready */
+    uint64_t cleanups_run;      /* cleanups that have run */
     uint64_t weak_cleared;      /* weak pointers cleared (objects died) */
 };
 typedef struct gc_stats gc_stats;
@@ -397,6 +399,23 @@ typedef void (*gc_finalizer_fn)(void *obj, void *data);
  * Errors: -1 with errno EINVAL if obj is not the start of a live GC object;
  * EEXIST if obj already has one (remove it first); ENOMEM. Returns 0. */
 int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *data);
+
+/* Cleanups, like Go's runtime.AddCleanup: fn(arg) runs after obj was found
+ * unreachable (after its finalizer, if it has one, and once it is
+ * unreachable again); it never sees obj, so it cannot resurrect it. An
+ * object may have several, run in any order; each is cancellable until it
+ * runs. arg is kept alive until then, so arg must not reach obj, or the
+ * cleanup never runs: an arg pointing into obj is refused. They run where
+ * finalizers run. The handle is a GC object (drop it if you never cancel).
+ * Thread-safe. */
+typedef void (*gc_cleanup_fn)(void *arg);
+typedef struct gc_cleanup gc_cleanup;
+/* Errors: NULL with errno EINVAL (obj not the start of a live GC object,
+ * fn NULL, arg inside obj) or ENOMEM. */
+gc_cleanup *gc_add_cleanup(void *obj, gc_cleanup_fn fn, void *arg);
+/* 0, or -1 with errno ENOENT if it already ran or was cancelled (EINVAL
+ * for NULL). */
+int gc_cleanup_cancel(gc_cleanup *c);
 
 /* Where finalizers run: GC_FINALIZE_THREAD (the default) on one dedicated,
  * attached thread, in the order they became ready; GC_FINALIZE_ON_DEMAND

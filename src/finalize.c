@@ -30,12 +30,24 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+/* A finalizer, or a cleanup when `cleanup` is set. */
 struct finalizer {
     struct finalizer *next; /* in its span's list, or in the ready queue */
     struct finalizer *all_next, *all_prev; /* registered, not yet ready */
     uintptr_t obj;
     gc_finalizer_fn fn;
     void *data;
+    gc_cleanup_fn cleanup;     /* runs cleanup(data), never sees obj */
+    struct gc_cleanup *handle; /* the cleanup's handle */
+};
+
+/* A cleanup's handle: a pointer-free GC object, kept alive (a root) while
+ * its record exists, then as long as the program holds it. Its fields are
+ * under the lock. */
+enum { CLEANUP_PENDING, CLEANUP_RAN, CLEANUP_CANCELLED };
+struct gc_cleanup {
+    int state;
+    struct finalizer *record;
 };
 
 static CGC_STATE struct {
@@ -47,7 +59,7 @@ static CGC_STATE struct {
     bool runner_running, stop;
     pthread_t runner;
     /* Statistics: relaxed, read by gc_read_stats. */
-    _Atomic uint64_t queued, run;
+    _Atomic uint64_t queued, run, cleanups_queued, cleanups_run;
 } fin = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .ready_cond = PTHREAD_COND_INITIALIZER,
@@ -76,16 +88,35 @@ static bool run_one(struct gc_thread *self)
 {
     threads_library_enter(self);
     pthread_mutex_lock(&fin.lock);
-    struct finalizer *f = fin.ready;
-    if (f) {
-        fin.ready = f->next;
-        if (!fin.ready)
-            fin.ready_tail = NULL;
+    struct finalizer *f;
+    for (;;) {
+        f = fin.ready;
+        if (f) {
+            fin.ready = f->next;
+            if (!fin.ready)
+                fin.ready_tail = NULL;
+        }
+        if (!f || !f->cleanup)
+            break;
+        if (f->handle->state != CLEANUP_CANCELLED) {
+            f->handle->state = CLEANUP_RAN;
+            break;
+        }
+        free(f); /* cancelled while queued */
     }
     pthread_mutex_unlock(&fin.lock);
     if (!f) {
         threads_library_leave(self);
         return false;
+    }
+    if (f->cleanup) {
+        gc_cleanup_fn cleanup = f->cleanup;
+        void *arg = f->data;
+        free(f);
+        threads_library_leave(self);
+        cleanup(arg);
+        atomic_fetch_add_explicit(&fin.cleanups_run, 1, memory_order_relaxed);
+        return true;
     }
     void *obj = NULL;
     GC_WRITE(obj, (void *)f->obj); /* it left a root: shade it (file top) */
@@ -99,6 +130,14 @@ static bool run_one(struct gc_thread *self)
     return true;
 }
 
+static enum gc_finalizer_mode fin_mode(void)
+{
+    pthread_mutex_lock(&fin.lock);
+    enum gc_finalizer_mode mode = fin.mode;
+    pthread_mutex_unlock(&fin.lock);
+    return mode;
+}
+
 static void *runner_main(void *arg)
 {
     (void)arg;
@@ -110,11 +149,12 @@ static void *runner_main(void *arg)
         return NULL;
     }
     for (;;) {
-        while (run_one(self))
+        /* In on-demand mode the thread stays but runs nothing. */
+        while (fin_mode() == GC_FINALIZE_THREAD && run_one(self))
             ;
         gc_blocking_begin();
         pthread_mutex_lock(&fin.lock);
-        while (!fin.ready && !fin.stop)
+        while ((!fin.ready || fin.mode != GC_FINALIZE_THREAD) && !fin.stop)
             pthread_cond_wait(&fin.ready_cond, &fin.lock);
         bool stop = fin.stop;
         pthread_mutex_unlock(&fin.lock);
@@ -153,7 +193,7 @@ static int set_finalizer(void *obj, gc_finalizer_fn fn, void *data)
     }
     pthread_mutex_lock(&fin.lock);
     struct finalizer **at = &s->finalizers;
-    while (*at && (*at)->obj != (uintptr_t)obj)
+    while (*at && ((*at)->obj != (uintptr_t)obj || (*at)->cleanup))
         at = &(*at)->next;
     struct finalizer *f = *at;
     if (!fn) { /* remove, if there is one */
@@ -203,6 +243,91 @@ int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *data)
     return r;
 }
 
+static gc_cleanup *add_cleanup(void *obj, gc_cleanup_fn fn, void *arg)
+{
+    uint32_t idx;
+    struct span *s = object_lookup((uintptr_t)obj, &idx);
+    uintptr_t start = s ? s->base + (uintptr_t)idx * s->elem_size : 0;
+    if (!s || start != (uintptr_t)obj ||
+        ((uintptr_t)arg >= start && (uintptr_t)arg < start + s->elem_size)) {
+        /* not an object's start; or arg points into it, which would keep
+         * it alive for ever (arg is kept alive for the cleanup) */
+        errno = EINVAL;
+        return NULL;
+    }
+    /* Allocate outside the lock: allocation may run a collection. */
+    struct gc_cleanup *c = gc_alloc_noscan(sizeof *c);
+    struct finalizer *f = malloc(sizeof *f);
+    if (!c || !f) {
+        free(f);
+        errno = ENOMEM;
+        return NULL;
+    }
+    pthread_mutex_lock(&fin.lock);
+    *c = (struct gc_cleanup){.state = CLEANUP_PENDING, .record = f};
+    *f = (struct finalizer){.next = s->finalizers,
+                            .all_next = fin.all,
+                            .obj = (uintptr_t)obj,
+                            .data = arg,
+                            .cleanup = fn,
+                            .handle = c};
+    s->finalizers = f;
+    atomic_store_explicit(&s->has_finalizers, 1, memory_order_relaxed);
+    if (fin.all)
+        fin.all->all_prev = f;
+    fin.all = f;
+    ensure_runner_locked();
+    pthread_mutex_unlock(&fin.lock);
+    return c;
+}
+
+gc_cleanup *gc_add_cleanup(void *obj, gc_cleanup_fn fn, void *arg)
+{
+    if (!obj || !fn || !gc_initialized()) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct gc_thread *self = threads_enter_library();
+    gc_cleanup *c = add_cleanup(obj, fn, arg);
+    threads_leave_library(self);
+    return c;
+}
+
+static int cancel_cleanup(gc_cleanup *c)
+{
+    pthread_mutex_lock(&fin.lock);
+    if (c->state != CLEANUP_PENDING) {
+        pthread_mutex_unlock(&fin.lock);
+        errno = ENOENT;
+        return -1;
+    }
+    c->state = CLEANUP_CANCELLED;
+    struct finalizer *f = c->record;
+    struct span *s = span_lookup(f->obj);
+    struct finalizer **at = s ? &s->finalizers : NULL;
+    while (at && *at && *at != f)
+        at = &(*at)->next;
+    if (at && *at) { /* still registered: drop it now */
+        *at = f->next;
+        unlink_all_locked(f);
+        free(f);
+    } /* else queued: the runner skips and frees it */
+    pthread_mutex_unlock(&fin.lock);
+    return 0;
+}
+
+int gc_cleanup_cancel(gc_cleanup *c)
+{
+    if (!c || !gc_initialized()) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct gc_thread *self = threads_enter_library();
+    int r = cancel_cleanup(c);
+    threads_leave_library(self);
+    return r;
+}
+
 void gc_set_finalizer_mode(enum gc_finalizer_mode mode)
 {
     if (mode != GC_FINALIZE_THREAD && mode != GC_FINALIZE_ON_DEMAND)
@@ -215,6 +340,7 @@ void gc_set_finalizer_mode(enum gc_finalizer_mode mode)
     fin.mode = mode;
     if (fin.all || fin.ready)
         ensure_runner_locked();
+    pthread_cond_signal(&fin.ready_cond); /* the thread may run them now */
     pthread_mutex_unlock(&fin.lock);
     threads_leave_library(self);
 }
@@ -243,28 +369,60 @@ CGC_NOINLINE void gc_keep_alive(const void *p)
 void finalize_scan_roots(struct marker *m)
 {
     pthread_mutex_lock(&fin.lock);
-    for (struct finalizer *f = fin.all; f; f = f->all_next)
-        mark_scan_contents(m, f->obj);
-    for (struct finalizer *f = fin.ready; f; f = f->next)
-        mark_grey(m, f->obj);
+    for (struct finalizer *f = fin.all; f; f = f->all_next) {
+        if (f->cleanup) { /* keeps its arg and handle, not its object */
+            mark_grey(m, (uintptr_t)f->data);
+            mark_grey(m, (uintptr_t)f->handle);
+        } else {
+            mark_scan_contents(m, f->obj);
+        }
+    }
+    for (struct finalizer *f = fin.ready; f; f = f->next) {
+        if (f->cleanup) {
+            mark_grey(m, (uintptr_t)f->data);
+            mark_grey(m, (uintptr_t)f->handle);
+        } else {
+            mark_grey(m, f->obj);
+        }
+    }
     pthread_mutex_unlock(&fin.lock);
 }
 
-void finalize_sweep_span(struct span *s)
+static void enqueue_locked(struct finalizer *f)
+{
+    f->next = NULL;
+    if (fin.ready_tail)
+        fin.ready_tail->next = f;
+    else
+        fin.ready = f;
+    fin.ready_tail = f;
+}
+
+/* One pass over the span's records of one sort (finalizers first, so that
+ * an object a finalizer keeps is not cleaned up yet). Returns whether one
+ * was queued. */
+static bool sweep_records_locked(struct span *s, bool cleanups)
 {
     bool queued = false;
-    pthread_mutex_lock(&fin.lock);
     struct finalizer **at = &s->finalizers;
     while (*at) {
         struct finalizer *f = *at;
         uint32_t idx = slot_of(s, f->obj);
         bool freed = span_slot_freed(s, idx);
-        if (!freed && bitmap_test(s->mark_bits, idx)) {
-            at = &f->next; /* still reachable */
+        if (!f->cleanup != !cleanups ||
+            (!freed && bitmap_test(s->mark_bits, idx))) {
+            at = &f->next; /* the other sort, or still reachable */
             continue;
         }
         *at = f->next;
         unlink_all_locked(f);
+        if (cleanups) { /* the object is gone, freed or not: run it */
+            enqueue_locked(f);
+            atomic_fetch_add_explicit(&fin.cleanups_queued, 1,
+                                      memory_order_relaxed);
+            queued = true;
+            continue;
+        }
         if (freed) { /* gc_free'd: no finalizer */
             free(f);
             continue;
@@ -274,15 +432,18 @@ void finalize_sweep_span(struct span *s)
         atomic_fetch_or_explicit(&s->mark_bits[idx / 64],
                                  (uint64_t)1 << (idx % 64),
                                  memory_order_relaxed);
-        f->next = NULL;
-        if (fin.ready_tail)
-            fin.ready_tail->next = f;
-        else
-            fin.ready = f;
-        fin.ready_tail = f;
+        enqueue_locked(f);
         atomic_fetch_add_explicit(&fin.queued, 1, memory_order_relaxed);
         queued = true;
     }
+    return queued;
+}
+
+void finalize_sweep_span(struct span *s)
+{
+    pthread_mutex_lock(&fin.lock);
+    bool queued = sweep_records_locked(s, false);
+    queued |= sweep_records_locked(s, true);
     if (queued) {
         ensure_runner_locked();
         pthread_cond_signal(&fin.ready_cond);
@@ -290,10 +451,15 @@ void finalize_sweep_span(struct span *s)
     pthread_mutex_unlock(&fin.lock);
 }
 
-void finalize_read_counts(uint64_t *queued, uint64_t *run)
+void finalize_read_counts(gc_stats *out)
 {
-    *queued = atomic_load_explicit(&fin.queued, memory_order_relaxed);
-    *run = atomic_load_explicit(&fin.run, memory_order_relaxed);
+    out->finalizers_queued =
+        atomic_load_explicit(&fin.queued, memory_order_relaxed);
+    out->finalizers_run = atomic_load_explicit(&fin.run, memory_order_relaxed);
+    out->cleanups_queued =
+        atomic_load_explicit(&fin.cleanups_queued, memory_order_relaxed);
+    out->cleanups_run =
+        atomic_load_explicit(&fin.cleanups_run, memory_order_relaxed);
 }
 
 void finalize_shutdown(void)

@@ -18,6 +18,7 @@
 #ifndef CGC_FINALIZE_H
 #define CGC_FINALIZE_H
 
+#include <cgc.h>
 #include <stdint.h>
 
 struct marker;
@@ -32,7 +33,7 @@ void finalize_scan_roots(struct marker *m);
  * before the sweep reads the mark bits. */
 void finalize_sweep_span(struct span *s);
 
-void finalize_read_counts(uint64_t *queued, uint64_t *run);
+void finalize_read_counts(gc_stats *out);
 
 /* gc_shutdown: stop the finalizer thread and drop every record (pending
  * finalizers do not run). */

@@ -207,7 +207,7 @@ static void read_stats(gc_stats *out)
     out->sys = h.sys + h.meta;
     out->next_gc = pacer_heap_goal();
     out->mark_workers = mark_worker_count();
-    finalize_read_counts(&out->finalizers_queued, &out->finalizers_run);
+    finalize_read_counts(out);
     out->weak_cleared = weak_cleared_count();
     out->gc_percent = pacer_percent();
 

@@ -3,6 +3,7 @@
  * with the object and its referents intact; resurrection; ordering (A
  * references B: A's first); a cycle of finalizable objects is kept; errors;
  * gc_free drops the finalizer; the dedicated thread and on-demand mode;
+ * cleanups (several per object, cancellable, after a finalizer);
  * finalizers that allocate, collect and set finalizers; statistics; and
  * several threads setting and clearing finalizers while collections run.
  *
@@ -348,6 +349,110 @@ static void test_finalizer_thread_and_stats(void **state)
     gc_set_finalizer_mode(GC_FINALIZE_ON_DEMAND);
 }
 
+/* ---- cleanups --------------------------------------------------------------
+ */
+
+static atomic_int cleaned[8];
+
+static void cleanup_fn(void *arg)
+{
+    atomic_fetch_add(&cleaned[(uintptr_t)arg % 8], 1);
+}
+
+static NOINLINE void make_with_cleanups(int n, gc_cleanup **handles)
+{
+    struct node *obj = new_node(NULL);
+    for (int i = 0; i < n; i++) {
+        handles[i] = gc_add_cleanup(obj, cleanup_fn, (void *)(uintptr_t)i);
+        if (!handles[i])
+            abort();
+    }
+}
+
+static void reset_cleaned(void)
+{
+    for (int i = 0; i < 8; i++)
+        atomic_store(&cleaned[i], 0);
+}
+
+static void test_cleanups_run_and_cancel(void **state)
+{
+    (void)state;
+    reset();
+    reset_cleaned();
+    gc_stats before, after;
+    gc_read_stats(&before);
+    static gc_cleanup *h[3]; /* a root: the handles stay valid */
+    make_with_cleanups(3, h);
+    CHECK(gc_cleanup_cancel(h[1]) == 0, "cancel a pending cleanup");
+    CHECK(gc_cleanup_cancel(h[1]) == -1, "cancelled twice");
+    CHECK_ERRNO(ENOENT, "gc_cleanup_cancel twice");
+    collect(2);
+    size_t ran_now = gc_run_finalizers();
+    CHECK(ran_now == 2, "expected the two cleanups left to run, %zu ran",
+          ran_now);
+    CHECK(atomic_load(&cleaned[0]) == 1 && atomic_load(&cleaned[1]) == 0 &&
+              atomic_load(&cleaned[2]) == 1,
+          "cleanups ran %d/%d/%d times (the second was cancelled)",
+          atomic_load(&cleaned[0]), atomic_load(&cleaned[1]),
+          atomic_load(&cleaned[2]));
+    CHECK(gc_cleanup_cancel(h[0]) == -1, "cancelled after it ran");
+    CHECK_ERRNO(ENOENT, "gc_cleanup_cancel after it ran");
+    gc_read_stats(&after);
+    CHECK(after.cleanups_queued - before.cleanups_queued == 2 &&
+              after.cleanups_run - before.cleanups_run == 2,
+          "cleanup statistics");
+    memset(h, 0, sizeof h);
+}
+
+static void test_cleanup_errors(void **state)
+{
+    (void)state;
+    reset();
+    struct node *n = new_node(NULL);
+    int local;
+    CHECK(gc_add_cleanup(NULL, cleanup_fn, NULL) == NULL, "NULL object");
+    CHECK_ERRNO(EINVAL, "gc_add_cleanup(NULL)");
+    CHECK(gc_add_cleanup(n, NULL, NULL) == NULL, "NULL fn");
+    CHECK_ERRNO(EINVAL, "gc_add_cleanup(fn NULL)");
+    CHECK(gc_add_cleanup(&local, cleanup_fn, NULL) == NULL, "stack object");
+    CHECK_ERRNO(EINVAL, "gc_add_cleanup(stack)");
+    CHECK(gc_add_cleanup(n, cleanup_fn, &n->payload[3]) == NULL,
+          "an arg inside the object would keep it alive for ever");
+    CHECK_ERRNO(EINVAL, "gc_add_cleanup(arg inside obj)");
+    CHECK(gc_cleanup_cancel(NULL) == -1, "cancel NULL");
+    CHECK_ERRNO(EINVAL, "gc_cleanup_cancel(NULL)");
+    gc_keep_alive(n);
+}
+
+/* With a finalizer that resurrects the object, its cleanup waits until the
+ * object is unreachable again. */
+static NOINLINE void make_resurrectable_with_cleanup(void)
+{
+    struct node *n = new_node(NULL);
+    if (gc_set_finalizer(n, resurrect, NULL) ||
+        !gc_add_cleanup(n, cleanup_fn, (void *)(uintptr_t)5))
+        abort();
+}
+
+static void test_cleanup_after_finalizer(void **state)
+{
+    (void)state;
+    reset();
+    reset_cleaned();
+    make_resurrectable_with_cleanup();
+    collect(2);
+    CHECK(gc_run_finalizers() == 1 && atomic_load(&cleaned[5]) == 0,
+          "the finalizer must run first, alone");
+    collect(2);
+    CHECK(gc_run_finalizers() == 0, "the cleanup ran while the object was "
+                                    "resurrected");
+    drop_resurrected();
+    collect(2);
+    CHECK(gc_run_finalizers() == 1 && atomic_load(&cleaned[5]) == 1,
+          "the cleanup did not run once the object died again");
+}
+
 /* ---- several threads while collections run ------------------------------- */
 
 #define THREADS 3
@@ -419,6 +524,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_gc_free_drops_the_finalizer),
         cmocka_unit_test(test_finalizer_allocates_and_collects),
         cmocka_unit_test(test_finalizer_thread_and_stats),
+        cmocka_unit_test(test_cleanups_run_and_cancel),
+        cmocka_unit_test(test_cleanup_errors),
+        cmocka_unit_test(test_cleanup_after_finalizer),
         cmocka_unit_test(test_threads_set_finalizers_while_collecting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
