@@ -448,6 +448,23 @@ gc_weak *gc_weak_new(void *obj);
  * barrier that keeps the object alive. Thread-safe, lock-free. */
 void *gc_weak_get(const gc_weak *w);
 
+/* ------------------------------------------------------------------------
+ * Ephemerons: value is kept alive only while key is reachable — through
+ * paths other than the ephemeron's own value — and while the ephemeron
+ * itself is. Chains (a value that is another ephemeron's key) resolve in
+ * one cycle. A dropped ephemeron keeps nothing. The handle is a GC object.
+ * Reading key or value while the collector marks is a barrier, as for weak
+ * pointers.
+ * ------------------------------------------------------------------------ */
+typedef struct gc_ephemeron gc_ephemeron;
+/* key must be the start of a live GC object; value any pointer (NULL too).
+ * Errors: NULL with errno EINVAL or ENOMEM. Thread-safe. */
+gc_ephemeron *gc_ephemeron_new(void *key, void *value);
+/* The key, or NULL once it died (or e is NULL). */
+void *gc_ephemeron_key(const gc_ephemeron *e);
+/* The value, or NULL once the key died (or e is NULL). */
+void *gc_ephemeron_value(const gc_ephemeron *e);
+
 /* Keep p reachable up to this call, like Go's runtime.KeepAlive: after its
  * last use an object may be found unreachable while a function that got it
  * is still running. */

@@ -55,7 +55,7 @@ static CGC_STATE struct {
     pthread_cond_t ready_cond; /* the finalizer thread waits here */
     struct finalizer *all;     /* every registered record */
     struct finalizer *ready, *ready_tail;
-    enum gc_finalizer_mode mode;
+    _Atomic int mode; /* written under the lock, read without it too */
     bool runner_running, stop;
     pthread_t runner;
     /* Statistics: relaxed, read by gc_read_stats. */
@@ -130,12 +130,14 @@ static bool run_one(struct gc_thread *self)
     return true;
 }
 
+/* Read without the lock: every cgc lock a mutator takes outside a
+ * blocking region must be taken inside cgc's code, where no preemption
+ * signal stops it (the collector may need the lock while the world is
+ * stopped). A stale mode only delays the thread to its next wake-up. */
 static enum gc_finalizer_mode fin_mode(void)
 {
-    pthread_mutex_lock(&fin.lock);
-    enum gc_finalizer_mode mode = fin.mode;
-    pthread_mutex_unlock(&fin.lock);
-    return mode;
+    return (enum gc_finalizer_mode)atomic_load_explicit(&fin.mode,
+                                                        memory_order_relaxed);
 }
 
 static void *runner_main(void *arg)
@@ -154,7 +156,10 @@ static void *runner_main(void *arg)
             ;
         gc_blocking_begin();
         pthread_mutex_lock(&fin.lock);
-        while ((!fin.ready || fin.mode != GC_FINALIZE_THREAD) && !fin.stop)
+        while ((!fin.ready ||
+                atomic_load_explicit(&fin.mode, memory_order_relaxed) !=
+                    GC_FINALIZE_THREAD) &&
+               !fin.stop)
             pthread_cond_wait(&fin.ready_cond, &fin.lock);
         bool stop = fin.stop;
         pthread_mutex_unlock(&fin.lock);
@@ -170,7 +175,9 @@ static void *runner_main(void *arg)
  * running. The lock is held. */
 static void ensure_runner_locked(void)
 {
-    if (fin.mode != GC_FINALIZE_THREAD || fin.runner_running || fin.stop)
+    if (atomic_load_explicit(&fin.mode, memory_order_relaxed) !=
+            GC_FINALIZE_THREAD ||
+        fin.runner_running || fin.stop)
         return;
     if (pthread_create(&fin.runner, NULL, runner_main, NULL)) {
         report_warning("gc_set_finalizer: cannot start the finalizer "
@@ -337,7 +344,7 @@ void gc_set_finalizer_mode(enum gc_finalizer_mode mode)
     gc_init();
     struct gc_thread *self = threads_enter_library();
     pthread_mutex_lock(&fin.lock);
-    fin.mode = mode;
+    atomic_store_explicit(&fin.mode, (int)mode, memory_order_relaxed);
     if (fin.all || fin.ready)
         ensure_runner_locked();
     pthread_cond_signal(&fin.ready_cond); /* the thread may run them now */

@@ -16,9 +16,9 @@ static void each(enum fork_phase phase)
     /* Before fork in the lock order, after it in reverse. */
     void (*const hooks[])(enum fork_phase) = {
         gc_fork,       threads_fork,  gc_fork_services, sweep_fork,
-        scavenge_fork, finalize_fork, weak_fork,        mark_fork,
-        roots_fork,    trace_fork,    stats_fork,       alloc_fork,
-        central_fork,  heap_fork,
+        scavenge_fork, finalize_fork, weak_fork,        ephemeron_fork,
+        mark_fork,     roots_fork,    trace_fork,       stats_fork,
+        alloc_fork,    central_fork,  heap_fork,
     };
     size_t n = sizeof hooks / sizeof hooks[0];
     for (size_t i = 0; i < n; i++)

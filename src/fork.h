@@ -59,6 +59,7 @@ void gc_fork(enum fork_phase phase);
 void gc_fork_services(enum fork_phase phase);
 void finalize_fork(enum fork_phase phase);
 void weak_fork(enum fork_phase phase);
+void ephemeron_fork(enum fork_phase phase);
 void threads_fork(enum fork_phase phase);
 void sweep_fork(enum fork_phase phase);
 void scavenge_fork(enum fork_phase phase);

@@ -36,6 +36,7 @@
 #include "central.h"
 #include "checkmark.h"
 #include "env.h"
+#include "ephemeron.h"
 #include "finalize.h"
 #include "fork.h"
 #include "globals.h"
@@ -261,6 +262,20 @@ static void wait_for_duties(uint32_t cycle, uint32_t epoch)
     threads_unlock_registry();
 }
 
+/* One pass over the ephemerons as a helper, then wait for the workers to
+ * drain what it greyed (their values; it counts in the helpers' greyed
+ * bytes, so the termination loop goes round again if it found any). */
+static void trace_ephemerons(void)
+{
+    if (!ephemerons_exist())
+        return;
+    struct marker m;
+    mark_helper_begin(&m);
+    ephemerons_trace(&m);
+    mark_helper_end(&m);
+    mark_wait_quiescent();
+}
+
 /* Steps 2 and 3 of the cycle: mark until a ragged flush finds nothing. */
 static void mark_concurrently(uint32_t cycle)
 {
@@ -295,6 +310,7 @@ static void mark_concurrently(uint32_t cycle)
         atomic_fetch_and_explicit(&gc_internal_safepoint_requested,
                                   ~SAFEPOINT_MARK_DUTY, memory_order_seq_cst);
         mark_wait_quiescent();
+        trace_ephemerons(); /* a key marked since: its value, next round */
         if (mark_helper_greyed_bytes() == greyed)
             return;
     }
@@ -307,6 +323,12 @@ static void scan_roots_stopped(struct marker *m, void *arg)
 {
     (void)arg;
     roots_scan_all_stopped(m);
+}
+
+static void scan_ephemerons(struct marker *m, void *arg)
+{
+    (void)arg;
+    ephemerons_trace(m);
 }
 
 /* STW 2's share of both modes: flush caches, flip, pace, record, restart. */
@@ -359,6 +381,16 @@ static void stop_the_world_mark(void *arg)
     uint64_t t1 = os_monotonic_ns();
     struct mark_result mr;
     mark_run(scan_roots_stopped, NULL, &mr);
+    /* Ephemerons to a fixpoint: each pass may mark values that are keys. */
+    while (ephemerons_exist()) {
+        struct mark_result more;
+        mark_run(scan_ephemerons, NULL, &more);
+        mr.marked_bytes += more.marked_bytes;
+        mr.scanned_bytes += more.scanned_bytes;
+        mr.cpu_ns += more.cpu_ns;
+        if (more.marked_bytes == 0)
+            break;
+    }
     uint64_t t2 = os_monotonic_ns();
     if (gc_config.checkmark)
         checkmark_verify();
@@ -444,6 +476,7 @@ static void terminate_marking(void *arg)
     uint64_t t2 = os_monotonic_ns();
     r->mark_ns = t2 - term->mark_start;
     threads_stop_world(NULL);
+    uint64_t greyed_before = mark_helper_greyed_bytes();
     struct marker m;
     mark_helper_begin(&m);
     for (struct gc_thread *t = threads_first(); t; t = t->next) {
@@ -460,6 +493,13 @@ static void terminate_marking(void *arg)
     }
     mark_helper_end(&m);
     mark_wait_quiescent(); /* the workers drain whatever that found */
+    /* Normally nothing: only if the last flush marked something new may an
+     * ephemeron's key have become marked (keeps STW 2 independent of the
+     * number of ephemerons otherwise). */
+    for (uint64_t seen = greyed_before; mark_helper_greyed_bytes() != seen;) {
+        seen = mark_helper_greyed_bytes();
+        trace_ephemerons();
+    }
     atomic_fetch_and_explicit(&gc_internal_safepoint_requested,
                               ~SAFEPOINT_MARK_DUTY, memory_order_seq_cst);
     barrier_enable(false);
@@ -729,8 +769,12 @@ attach:
 void gc_shutdown(void)
 {
     if (gc_initialized()) {
+        /* Inside cgc: their locks are ones the collector takes. */
+        struct gc_thread *self = threads_enter_library();
         finalize_shutdown(); /* its thread is attached: stop it first */
         weak_shutdown();
+        ephemeron_shutdown();
+        threads_leave_library(self);
     }
     pthread_mutex_lock(&init_lock);
     if (!atomic_load_explicit(&initialized, memory_order_relaxed)) {

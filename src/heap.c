@@ -427,6 +427,8 @@ static void span_init(struct span *s, unsigned span_class,
     atomic_store_explicit(&s->has_finalizers, 0, memory_order_relaxed);
     s->weaks = NULL;
     atomic_store_explicit(&s->has_weaks, 0, memory_order_relaxed);
+    s->ephemerons = NULL;
+    atomic_store_explicit(&s->has_ephemerons, 0, memory_order_relaxed);
     atomic_store_explicit(&s->sweepgen, sweep_current_generation(),
                           memory_order_relaxed);
 }

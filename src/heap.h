@@ -73,6 +73,9 @@ struct span {
     /* Weak pointers to this span's objects (weak.c), likewise. */
     struct weak_record *weaks;
     _Atomic uint8_t has_weaks;
+    /* Ephemerons whose handles live in this span (ephemeron.c), likewise. */
+    struct ephemeron_record *ephemerons;
+    _Atomic uint8_t has_ephemerons;
 
     struct span *next, *prev;
 };

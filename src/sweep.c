@@ -17,6 +17,7 @@
 
 #include "central.h"
 #include "env.h"
+#include "ephemeron.h"
 #include "finalize.h"
 #include "report.h"
 #include "scavenge.h"
@@ -84,6 +85,8 @@ static void sweep_specials(struct span *s)
 {
     if (atomic_load_explicit(&s->has_weaks, memory_order_relaxed))
         weak_sweep_span(s);
+    if (atomic_load_explicit(&s->has_ephemerons, memory_order_relaxed))
+        ephemeron_sweep_span(s);
     if (atomic_load_explicit(&s->has_finalizers, memory_order_relaxed))
         finalize_sweep_span(s);
 }

@@ -192,6 +192,11 @@ void weak_sweep_span(struct span *s)
     pthread_mutex_unlock(&weak.lock);
 }
 
+uintptr_t weak_target(const struct gc_weak *w)
+{
+    return atomic_load_explicit(&w->obj, memory_order_acquire);
+}
+
 uint64_t weak_cleared_count(void)
 {
     return atomic_load_explicit(&weak.cleared, memory_order_relaxed);

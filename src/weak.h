@@ -22,6 +22,7 @@
 
 #include <stdint.h>
 
+struct gc_weak;
 struct marker;
 struct span;
 
@@ -31,6 +32,9 @@ void weak_scan_roots(struct marker *m);
  * its unmarked (or gc_free'd) objects. Before the mark bits change. */
 void weak_sweep_span(struct span *s);
 uint64_t weak_cleared_count(void);
+/* The object a handle names, 0 once cleared (no liveness test: for the
+ * marker, which reads mark bits itself). */
+uintptr_t weak_target(const struct gc_weak *w);
 void weak_shutdown(void);
 
 #endif
