@@ -18,6 +18,7 @@
  */
 #include "checkmark.h"
 
+#include "finalize.h"
 #include "globals.h"
 #include "heap.h"
 #include "os.h"
@@ -38,6 +39,7 @@ static CGC_STATE struct {
     size_t capacity, count;
     struct pending *stack;
     size_t depth, stack_capacity;
+    bool reach_only; /* a side traversal (reaches): misses are not misses */
     /* The first missed object, its size, the word that references it and
      * the object holding that word (0: a root). */
     uintptr_t miss, miss_size, miss_where, miss_referrer;
@@ -117,7 +119,7 @@ static void visit(uintptr_t word, uintptr_t where, uintptr_t referrer,
         return;
     if (!set_add(obj))
         return;
-    if (!marked && !check.miss) {
+    if (!marked && !check.miss && !check.reach_only) {
         check.miss = obj;
         check.miss_size = s->elem_size;
         check.miss_where = where;
@@ -179,6 +181,31 @@ static void scan_object(struct pending p)
         }
 }
 
+/* Whether the object `target` is reachable from the word `from`, through
+ * scanned objects (a side traversal with the same tables). */
+static bool reaches(uintptr_t from, uintptr_t target)
+{
+    check.count = 0;
+    if (check.set)
+        memset(check.set, 0, check.capacity * sizeof *check.set);
+    check.depth = 0;
+    check.reach_only = true;
+    bool found = false;
+    visit(from, 0, 0, false);
+    uint32_t idx;
+    if (object_lookup(from, &idx) && gc_base((void *)from) == (void *)target)
+        found = true;
+    while (check.depth && !found) {
+        struct pending p = check.stack[--check.depth];
+        if (p.obj == target)
+            found = true;
+        else
+            scan_object(p);
+    }
+    check.reach_only = false;
+    return found;
+}
+
 void checkmark_verify(void)
 {
     check.count = 0;
@@ -192,6 +219,8 @@ void checkmark_verify(void)
         scan_object(check.stack[--check.depth]);
         report_miss();
     }
+    /* A cleanup whose arg reaches its object keeps it alive for ever. */
+    finalize_check_cleanups(reaches);
     if (check.set)
         os_unmap(check.set, check.capacity * sizeof *check.set);
     if (check.stack)

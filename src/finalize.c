@@ -38,6 +38,7 @@ struct finalizer {
     gc_finalizer_fn fn;
     void *data;
     gc_cleanup_fn cleanup;     /* runs cleanup(data), never sees obj */
+    bool reported;             /* gccheckmark said its arg reaches obj */
     struct gc_cleanup *handle; /* the cleanup's handle */
 };
 
@@ -508,4 +509,21 @@ void finalize_fork(enum fork_phase phase)
     fork_cond(&fin.ready_cond, phase);
     if (phase == FORK_CHILD)
         fin.runner_running = false;
+}
+
+void finalize_check_cleanups(bool (*reaches)(uintptr_t from, uintptr_t to))
+{
+    pthread_mutex_lock(&fin.lock);
+    for (struct finalizer *f = fin.all; f; f = f->all_next) {
+        if (!f->cleanup || f->reported || !f->data ||
+            !reaches((uintptr_t)f->data, f->obj))
+            continue;
+        f->reported = true;
+        report_warning("gccheckmark: the cleanup of the object %p can never "
+                       "run: its arg %p reaches the object, and a cleanup's "
+                       "arg is kept alive until it runs (pass an arg that "
+                       "does not reference the object)",
+                       (void *)f->obj, f->data);
+    }
+    pthread_mutex_unlock(&fin.lock);
 }

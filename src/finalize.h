@@ -19,6 +19,7 @@
 #define CGC_FINALIZE_H
 
 #include <cgc.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct marker;
@@ -34,6 +35,10 @@ void finalize_scan_roots(struct marker *m);
 void finalize_sweep_span(struct span *s);
 
 void finalize_read_counts(gc_stats *out);
+
+/* gccheckmark, world stopped: say once of each pending cleanup whose arg
+ * reaches its object (reaches(arg, obj)) that it can never run. */
+void finalize_check_cleanups(bool (*reaches)(uintptr_t from, uintptr_t to));
 
 /* gc_shutdown: stop the finalizer thread and drop every record (pending
  * finalizers do not run). */

@@ -425,6 +425,35 @@ static void test_cleanup_errors(void **state)
     gc_keep_alive(n);
 }
 
+/* An arg that reaches the object (here through another node) keeps it
+ * alive for ever: gccheckmark (on in this test) says so, once. */
+static NOINLINE void make_self_keeping_cleanup(void)
+{
+    struct node *obj = new_node(NULL);
+    struct node *arg = new_node(obj);
+    if (!gc_add_cleanup(obj, cleanup_fn, arg))
+        abort();
+}
+
+static void test_checkmark_names_an_arg_that_keeps_its_object(void **state)
+{
+    (void)state;
+    reset();
+    struct capture c;
+    capture_begin(&c);
+    make_self_keeping_cleanup();
+    collect(3);
+    char *err = capture_end(&c);
+    CHECK(count_lines(err, "cgc: gccheckmark: the cleanup of the object",
+                      "can never run", NULL) == 1,
+          "expected one report of the cleanup that can never run; "
+          "stderr:\n%s",
+          err);
+    free(err);
+    CHECK(gc_run_finalizers() == 0, "the cleanup ran although its arg "
+                                    "keeps its object");
+}
+
 /* With a finalizer that resurrects the object, its cleanup waits until the
  * object is unreachable again. */
 static NOINLINE void make_resurrectable_with_cleanup(void)
@@ -527,6 +556,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cleanups_run_and_cancel),
         cmocka_unit_test(test_cleanup_errors),
         cmocka_unit_test(test_cleanup_after_finalizer),
+        cmocka_unit_test(test_checkmark_names_an_arg_that_keeps_its_object),
         cmocka_unit_test(test_threads_set_finalizers_while_collecting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
