@@ -191,6 +191,20 @@ static void ensure_runner_locked(void)
 /* ---- the API --------------------------------------------------------------
  */
 
+/* Link a filled-in record into its span's list and the list of all. */
+static void register_locked(struct span *s, struct finalizer *f)
+{
+    f->next = s->finalizers;
+    s->finalizers = f;
+    atomic_store_explicit(&s->has_finalizers, 1, memory_order_relaxed);
+    f->all_prev = NULL;
+    f->all_next = fin.all;
+    if (fin.all)
+        fin.all->all_prev = f;
+    fin.all = f;
+    ensure_runner_locked();
+}
+
 static int set_finalizer(void *obj, gc_finalizer_fn fn, void *data)
 {
     uint32_t idx;
@@ -224,17 +238,8 @@ static int set_finalizer(void *obj, gc_finalizer_fn fn, void *data)
         errno = ENOMEM;
         return -1;
     }
-    *f = (struct finalizer){.next = s->finalizers,
-                            .all_next = fin.all,
-                            .obj = (uintptr_t)obj,
-                            .fn = fn,
-                            .data = data};
-    s->finalizers = f;
-    atomic_store_explicit(&s->has_finalizers, 1, memory_order_relaxed);
-    if (fin.all)
-        fin.all->all_prev = f;
-    fin.all = f;
-    ensure_runner_locked();
+    *f = (struct finalizer){.obj = (uintptr_t)obj, .fn = fn, .data = data};
+    register_locked(s, f);
     pthread_mutex_unlock(&fin.lock);
     return 0;
 }
@@ -273,18 +278,9 @@ static gc_cleanup *add_cleanup(void *obj, gc_cleanup_fn fn, void *arg)
     }
     pthread_mutex_lock(&fin.lock);
     *c = (struct gc_cleanup){.state = CLEANUP_PENDING, .record = f};
-    *f = (struct finalizer){.next = s->finalizers,
-                            .all_next = fin.all,
-                            .obj = (uintptr_t)obj,
-                            .data = arg,
-                            .cleanup = fn,
-                            .handle = c};
-    s->finalizers = f;
-    atomic_store_explicit(&s->has_finalizers, 1, memory_order_relaxed);
-    if (fin.all)
-        fin.all->all_prev = f;
-    fin.all = f;
-    ensure_runner_locked();
+    *f = (struct finalizer){
+        .obj = (uintptr_t)obj, .data = arg, .cleanup = fn, .handle = c};
+    register_locked(s, f);
     pthread_mutex_unlock(&fin.lock);
     return c;
 }
