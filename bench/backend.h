@@ -16,7 +16,16 @@
  *     (cgc's GC_WRITE; a plain store for the others);
  *   - threads are created and joined with bk_thread_create/bk_thread_join,
  *     and anything that may block goes through bk_blocking_begin/end, so
- *     that cgc never waits for a thread parked in the kernel.
+ *     that cgc never waits for a thread parked in the kernel;
+ *   - finalizers exist only for the GCs (BK_HAS_FINALIZERS is 1 there, 0
+ *     for malloc, which has no bk_set_finalizer): bk_set_finalizer(obj, fn,
+ *     data) registers fn(obj, data) to run once obj is unreachable (obj must
+ *     be the start of a bk_alloc object without a finalizer), and
+ *     bk_run_finalizers() runs those found ready so far on the calling
+ *     thread and returns how many ran. Where else they run is the
+ *     backend's: Boehm also runs them from its allocation slow path (its
+ *     default), cgc on its finalizer thread unless the benchmark chose
+ *     gc_set_finalizer_mode(GC_FINALIZE_ON_DEMAND).
  */
 #ifndef BENCH_BACKEND_H
 #define BENCH_BACKEND_H
@@ -202,6 +211,20 @@ static BK_UNUSED void bk_gc_since(bk_gc_cursor since, struct bk_gc_info *out)
     free(s);
 }
 
+/* Finalizers: cgc's own API, same signature. */
+#define BK_HAS_FINALIZERS 1
+typedef void (*bk_finalizer_fn)(void *obj, void *data);
+
+static BK_UNUSED int bk_set_finalizer(void *obj, bk_finalizer_fn fn, void *data)
+{
+    return gc_set_finalizer(obj, fn, data);
+}
+
+static BK_UNUSED long bk_run_finalizers(void)
+{
+    return (long)gc_run_finalizers();
+}
+
 /* ======================================================================== */
 #elif defined(BACKEND_BOEHM)
 
@@ -342,11 +365,32 @@ static BK_UNUSED void bk_gc_since(bk_gc_cursor since, struct bk_gc_info *out)
     free(v);
 }
 
+/* Finalizers: GC_register_finalizer is Boehm's ordered kind, the one that,
+ * like cgc's, runs a referrer's finalizer before its referent's. With
+ * finalize-on-demand off (the default) Boehm also runs ready finalizers
+ * from its allocation slow path; GC_invoke_finalizers runs the rest. */
+#define BK_HAS_FINALIZERS       1
+typedef void (*bk_finalizer_fn)(void *obj, void *data);
+
+static BK_UNUSED int bk_set_finalizer(void *obj, bk_finalizer_fn fn, void *data)
+{
+    GC_finalization_proc proc = fn; /* same type unless GC_CALLBACK is set */
+    GC_register_finalizer(obj, proc, data, NULL, NULL);
+    return 0;
+}
+
+static BK_UNUSED long bk_run_finalizers(void)
+{
+    return GC_invoke_finalizers();
+}
+
 /* ======================================================================== */
 #elif defined(BACKEND_MALLOC)
 
-#define BK_NAME  "malloc"
-#define BK_IS_GC 0
+#define BK_NAME           "malloc"
+#define BK_IS_GC          0
+/* Nothing is ever found unreachable, so there is nothing to finalize. */
+#define BK_HAS_FINALIZERS 0
 
 #define BK_STORE(lvalue, value) ((lvalue) = (value))
 
