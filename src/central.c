@@ -34,9 +34,11 @@ struct central {
 } __attribute__((aligned(64)));
 
 static CGC_STATE struct central centrals[NUM_SPAN_CLASSES];
-/* Spans on all unswept lists: set when the generation flips, decremented
- * by each claim; lets a sweeper see "nothing left" without visiting every
- * class (relaxed: a stale value costs one useless pass). */
+/* Spans on all unswept lists: set just before the generation flips,
+ * decremented by each claim; lets a sweeper see "nothing left" without
+ * visiting every class (relaxed: a stale value costs one useless pass).
+ * sweep_finish trusts it, so it must never count low (see
+ * central_count_unswept). */
 static CGC_STATE _Atomic int64_t unswept_total;
 
 void central_init(void)
@@ -139,14 +141,39 @@ struct span *central_acquire(unsigned span_class)
     return NULL;
 }
 
+/* Counted before the flip, not after: the background sweeper is not
+ * stopped with the world, and one already inside central_claim_unswept
+ * (past its unswept_total test, between two classes, holding no lock) may
+ * pop a span from the new unswept lists the moment the generation flips.
+ * Counted after the flip, that span could be missing from the class count
+ * read here while its claim's decrement landed after the store: the total
+ * then counted one low, sweep_finish stopped with a span unswept, and the
+ * next cycle marked over that span's stale mark bits (objects it held
+ * were skipped as already marked) or had the sweeper wipe its new ones.
+ * Before the flip the lists counted here are the swept ones: only this
+ * thread pushes to them now and nobody pops them (a claim pops the
+ * unswept lists, which are empty), so the count is exact. */
 void central_count_unswept(void)
 {
-    unsigned unswept = 1 - swept_index();
+    unsigned swept = swept_index();
     int64_t total = 0;
     for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++)
-        total += atomic_load_explicit(&centrals[i].count[unswept],
+        total += atomic_load_explicit(&centrals[i].count[swept],
                                       memory_order_relaxed);
     atomic_store_explicit(&unswept_total, total, memory_order_relaxed);
+}
+
+bool central_all_swept(void)
+{
+    bool swept_all = true;
+    for (unsigned i = 0; i < NUM_SPAN_CLASSES && swept_all; i++) {
+        struct central *c = &centrals[i];
+        pthread_mutex_lock(&c->lock);
+        unsigned unswept = 1 - swept_index();
+        swept_all = !c->partial[unswept].head && !c->full[unswept].head;
+        pthread_mutex_unlock(&c->lock);
+    }
+    return swept_all;
 }
 
 struct span *central_claim_unswept(unsigned *cursor)

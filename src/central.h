@@ -27,8 +27,12 @@ void central_release(struct span *s);
  * counted by sweep_begin. NULL when no class has one. */
 struct span *central_claim_unswept(unsigned *cursor);
 
-/* After the sweep generation flipped (world stopped): count the spans that
- * now need sweeping. */
+/* Just before the sweep generation flips (world stopped, no sweep in
+ * flight): count the spans the flip is about to make unswept. */
 void central_count_unswept(void);
+
+/* Whether no span of any class waits on an unswept list (takes each class
+ * lock in turn; a check for debug modes, not a fast path). */
+bool central_all_swept(void);
 
 #endif

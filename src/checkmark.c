@@ -18,12 +18,14 @@
  */
 #include "checkmark.h"
 
+#include "central.h"
 #include "finalize.h"
 #include "globals.h"
 #include "heap.h"
 #include "os.h"
 #include "report.h"
 #include "roots.h"
+#include "sweep.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,4 +228,14 @@ void checkmark_verify(void)
     if (check.stack)
         os_unmap(check.stack, check.stack_capacity * sizeof *check.stack);
     memset(&check, 0, sizeof check);
+}
+
+void checkmark_verify_swept(void)
+{
+    if (sweep_in_progress() || !central_all_swept())
+        report_fatal("gccheckmark: a cycle's marking starts while spans of "
+                     "the last cycle are still unswept or being swept: "
+                     "marking would skip their objects as already marked, "
+                     "or the sweep would erase the new marks (a bug in "
+                     "cgc's sweep accounting; please report it)");
 }

@@ -342,11 +342,12 @@ static void finish_cycle(struct cycle_record *r, const struct mark_result *mr,
      * what they did: the bytes allocated black this cycle. */
     uint64_t black_bytes = mark_take_black_bytes();
     /* No list operation can see half a flip: mutators are stopped, and the
-     * background sweeper finds no unswept span between sweep_finish and
-     * here, so whatever it pops after the flip it claims for the new
-     * generation (sweep.h). */
-    sweep_flip();
+     * background sweeper (which runs on) finds no unswept span between
+     * sweep_finish and here, so whatever it pops after the flip it claims
+     * for the new generation (sweep.h). The count comes first, while no
+     * one can pop what it counts (central.c). */
     central_count_unswept();
+    sweep_flip();
     scavenge_update_pacer();
     uint64_t allocated = r->heap_live_end_mark > r->heap_live_start
                              ? r->heap_live_end_mark - r->heap_live_start
@@ -377,6 +378,8 @@ static void stop_the_world_mark(void *arg)
     threads_lock_registry();
     uint64_t t0 = os_monotonic_ns();
     threads_stop_world(NULL);
+    if (gc_config.checkmark)
+        checkmark_verify_swept();
     r->heap_live_start = pacer_heap_live();
     uint64_t t1 = os_monotonic_ns();
     struct mark_result mr;
@@ -426,6 +429,8 @@ static void run_concurrent_cycle(struct cycle_record *r, uint32_t number)
     threads_lock_registry();
     uint64_t t0 = os_monotonic_ns();
     threads_stop_world(NULL);
+    if (gc_config.checkmark)
+        checkmark_verify_swept();
     uint32_t cycle =
         atomic_fetch_add_explicit(&mark_cycle, 1, memory_order_release) + 1;
     r->heap_live_start = pacer_heap_live();

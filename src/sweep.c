@@ -60,6 +60,11 @@ void sweep_end(void)
     atomic_fetch_sub_explicit(&active_sweepers, 1, memory_order_release);
 }
 
+bool sweep_in_progress(void)
+{
+    return atomic_load_explicit(&active_sweepers, memory_order_acquire) != 0;
+}
+
 static uint64_t low_bits(uint32_t n)
 {
     return n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1);

@@ -36,6 +36,8 @@ void sweep_reclaim_pages(size_t npages);
 /* Bracket a sweep so sweep_finish can wait for it (atomic counter). */
 void sweep_begin(void);
 void sweep_end(void);
+/* Whether a sweep is under way (between sweep_begin and sweep_end). */
+bool sweep_in_progress(void);
 
 int sweep_start_background(void);
 void sweep_wake_background(void);
