@@ -176,24 +176,35 @@ static void scenario_global(int result_fd, void *arg)
     gc_blocking_end();
 }
 
+/* Run a scenario whose child must abort from gccheckmark, and check that it
+ * did. The marker must not reach the hidden object before the mutation,
+ * which a heavily loaded machine can delay past the whole mark: then the
+ * child finds nothing wrong and exits normally, and we try again. */
+static void expect_checkmark_abort(child_fn scenario_fn, const char *child,
+                                   struct child_result *r)
+{
+    for (int attempt = 0; attempt < 5; attempt++) {
+        run_child(scenario_fn, NULL, 120, r);
+        if (!WIFEXITED(r->status) || WEXITSTATUS(r->status) != 0)
+            break;
+        print_message("attempt %d: marking reached the object before the "
+                      "mutation; again\n",
+                      attempt + 1);
+    }
+    char how[64];
+    describe_status(r->status, how, sizeof how);
+    CHECK(WIFSIGNALED(r->status) && WTERMSIG(r->status) == SIGABRT,
+          "the child that %s %s; expected an abort from gccheckmark. "
+          "stderr:\n%s",
+          child, how, r->err);
+}
+
 static void test_missing_barrier_into_global_is_named(void **state)
 {
     (void)state;
     struct child_result r;
-    for (int attempt = 0; attempt < 5; attempt++) {
-        run_child(scenario_global, NULL, 120, &r);
-        if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0)
-            break;
-        print_message("attempt %d: marking reached C before the move; "
-                      "again\n",
-                      attempt + 1);
-    }
-    char how[64];
-    describe_status(r.status, how, sizeof how);
-    CHECK(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT,
-          "the child that moved a pointer into a global without GC_WRITE "
-          "%s; expected an abort from gccheckmark. stderr:\n%s",
-          how, r.err);
+    expect_checkmark_abort(
+        scenario_global, "moved a pointer into a global without GC_WRITE", &r);
     CHECK(strstr(r.err, "(global `cgc_checkmark_globals` in /"),
           "the abort message does not name the global:\n%s", r.err);
     CHECK(strstr(r.err, "test_checkmark"),
@@ -205,23 +216,7 @@ static void test_missing_barrier_is_reported(void **state)
 {
     (void)state;
     struct child_result r;
-    /* The marker must not reach C before the mutation, which a heavily
-     * loaded machine can delay past the whole mark: then the child finds
-     * nothing wrong and exits normally, and we try again. */
-    for (int attempt = 0; attempt < 5; attempt++) {
-        run_child(scenario, NULL, 120, &r);
-        if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0)
-            break;
-        print_message("attempt %d: marking finished before the mutation; "
-                      "again\n",
-                      attempt + 1);
-    }
-    char how[64];
-    describe_status(r.status, how, sizeof how);
-    CHECK(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT,
-          "the child with a forgotten barrier %s; expected an abort from "
-          "gccheckmark. stderr:\n%s",
-          how, r.err);
+    expect_checkmark_abort(scenario, "forgot a barrier", &r);
     CHECK(strstr(r.err, "gccheckmark") && strstr(r.err, "GC_WRITE"),
           "the abort message names neither gccheckmark nor GC_WRITE:\n%s",
           r.err);
