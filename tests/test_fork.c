@@ -14,6 +14,14 @@
  * meets threads the collector stopped.
  *
  * A child that hangs is killed by its own alarm, which the parent reports.
+ *
+ * Under AddressSanitizer the forks from the busy program are left out: the
+ * sanitizer's own allocator (GCC 12's libsanitizer) takes no part in fork,
+ * so a child forked while a parent thread holds one of its locks — its
+ * quarantine allocates and frees on every free() — deadlocks in the
+ * sanitizer the first time a thread starts there (thread start frees the
+ * buffer of pthread_getattr_np), whatever cgc does. The normal and clang
+ * builds run them.
  */
 #define _GNU_SOURCE
 #include "test_util.h"
@@ -185,6 +193,7 @@ static void stop_busy(struct busy *busy, atomic_int *stop)
     }
 }
 
+#if !defined(CGC_SANITIZE_ADDRESS)
 static void test_forks_during_collections(void **state)
 {
     (void)state;
@@ -207,6 +216,7 @@ static void test_forks_during_collections(void **state)
     print_message("%d forks while %u collections ran in the parent\n", forks,
                   s1.num_gc - s0.num_gc);
 }
+#endif
 
 static void test_exec_and_spawn_from_threads(void **state)
 {
@@ -235,7 +245,9 @@ int main(void)
     setenv("CGC_PERCENT", "50", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_threaded_child_collects),
+#if !defined(CGC_SANITIZE_ADDRESS)
         cmocka_unit_test(test_forks_during_collections),
+#endif
         cmocka_unit_test(test_exec_and_spawn_from_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
