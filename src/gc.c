@@ -279,13 +279,16 @@ static void trace_ephemerons(void)
 /* Steps 2 and 3 of the cycle: mark until a ragged flush finds nothing. */
 static void mark_concurrently(uint32_t cycle)
 {
-    /* First the threads STW 1 stopped by signal and still holds: their
-     * stacks are scanned before they run again (design.md, "Preemption and
-     * the barrier"). */
-    unsigned warned = 0;
-    duties_pending(cycle,
-                   atomic_load_explicit(&flush_epoch, memory_order_relaxed),
-                   os_monotonic_ns(), &warned);
+    /* Every stack first, and with it the threads STW 1 stopped by signal
+     * and still holds: they must not run before their stacks are scanned
+     * (design.md, "Preemption and the barrier"), and one may be stopped
+     * inside dl_iterate_phdr holding the loader's lock, which the scan of
+     * module data below needs. wait_for_duties returns once every hold is
+     * released; a single pass over the threads did not (a held thread that
+     * the restart had just woken flickers through RUNNING and was not seen
+     * held), and the collector then waited for the loader's lock for ever. */
+    wait_for_duties(cycle,
+                    atomic_load_explicit(&flush_epoch, memory_order_relaxed));
     struct marker m;
     mark_helper_begin(&m);
     roots_scan_registered(&m);
