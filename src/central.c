@@ -176,14 +176,15 @@ bool central_all_swept(void)
     return swept_all;
 }
 
-struct span *central_claim_unswept(unsigned *cursor)
+struct span *central_claim_unswept(unsigned *cursor, bool thorough)
 {
-    if (atomic_load_explicit(&unswept_total, memory_order_relaxed) <= 0)
+    if (!thorough &&
+        atomic_load_explicit(&unswept_total, memory_order_relaxed) <= 0)
         return NULL;
     for (unsigned n = 0; n < NUM_SPAN_CLASSES; n++) {
         struct central *c = &centrals[*cursor];
-        if (atomic_load_explicit(&c->count[1 - swept_index()],
-                                 memory_order_relaxed) == 0) {
+        if (!thorough && atomic_load_explicit(&c->count[1 - swept_index()],
+                                              memory_order_relaxed) == 0) {
             *cursor = (*cursor + 1) % NUM_SPAN_CLASSES;
             continue;
         }

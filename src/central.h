@@ -24,8 +24,10 @@ void central_release(struct span *s);
 
 /* Pop an unswept span of any class for sweeping, starting the search at
  * *cursor (advanced); the span comes back claimed (sweepgen sg - 1) and
- * counted by sweep_begin. NULL when no class has one. */
-struct span *central_claim_unswept(unsigned *cursor);
+ * counted by sweep_begin. NULL when no class has one. Unless `thorough`,
+ * the search trusts the unswept counts (a quick "nothing left"); thorough,
+ * it looks at every class's lists under its lock. */
+struct span *central_claim_unswept(unsigned *cursor, bool thorough);
 
 /* Just before the sweep generation flips (world stopped, no sweep in
  * flight): count the spans the flip is about to make unswept. */

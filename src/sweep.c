@@ -178,9 +178,9 @@ enum sweep_result span_sweep(struct span *s)
 
 /* Sweep one unswept span; false when none is left. *pages_freed grows by
  * the pages returned to the heap. */
-static bool sweep_one(unsigned *cursor, size_t *pages_freed)
+static bool sweep_one(unsigned *cursor, size_t *pages_freed, bool thorough)
 {
-    struct span *s = central_claim_unswept(cursor);
+    struct span *s = central_claim_unswept(cursor, thorough);
     if (!s)
         return false;
     size_t npages = s->npages;
@@ -192,11 +192,18 @@ static bool sweep_one(unsigned *cursor, size_t *pages_freed)
     return true;
 }
 
+/* Marking must start on a fully swept heap, so the end of the sweep is not
+ * taken from the counts alone: a last, thorough pass looks at every class
+ * under its lock (a few microseconds per cycle, outside any pause). The
+ * counts have been wrong before (central_count_unswept), and a span left
+ * unswept loses objects in the next mark. */
 void sweep_finish(void)
 {
     unsigned cursor = 0;
     size_t pages = 0;
-    while (sweep_one(&cursor, &pages))
+    while (sweep_one(&cursor, &pages, false))
+        ;
+    while (sweep_one(&cursor, &pages, true))
         ;
     while (atomic_load_explicit(&active_sweepers, memory_order_acquire))
         sched_yield();
@@ -206,7 +213,7 @@ void sweep_reclaim_pages(size_t npages)
 {
     unsigned cursor = 0; /* class 0: large spans first */
     size_t pages = 0;
-    while (pages < npages && sweep_one(&cursor, &pages))
+    while (pages < npages && sweep_one(&cursor, &pages, false))
         ;
 }
 
@@ -227,7 +234,7 @@ static void *background_main(void *arg)
         pthread_mutex_unlock(&background.svc.lock);
         size_t pages = 0;
         bool finished = true;
-        while (sweep_one(&cursor, &pages)) {
+        while (sweep_one(&cursor, &pages, false)) {
             if (atomic_load_explicit(&gc_internal_safepoint_requested,
                                      memory_order_relaxed) &
                 SAFEPOINT_STOP) {
