@@ -37,8 +37,9 @@ static CGC_STATE struct central centrals[NUM_SPAN_CLASSES];
 /* Spans on all unswept lists: set just before the generation flips,
  * decremented by each claim; lets a sweeper see "nothing left" without
  * visiting every class (relaxed: a stale value costs one useless pass).
- * sweep_finish trusts it, so it must never count low (see
- * central_count_unswept). */
+ * A low count would end a quick sweep early; sweep_finish's thorough pass
+ * does not rely on it (sweep.c), but gccheckmark reports when marking
+ * would have started over an unswept span (see central_count_unswept). */
 static CGC_STATE _Atomic int64_t unswept_total;
 
 void central_init(void)
