@@ -187,7 +187,11 @@ void *gc_base(const void *p);
 
 /* ------------------------------------------------------------------------
  * Threads. A thread that touches GC objects must be attached; allocation
- * attaches automatically and thread exit detaches automatically.
+ * attaches automatically and thread exit detaches automatically. A thread
+ * that never allocates (it only reads GC objects or moves pointers between
+ * them) calls gc_thread_attach before it loads a GC pointer: the collector
+ * neither stops nor scans a thread it does not know, so an object held
+ * only in such a thread's registers is freed.
  * The collector stops a thread at its next safepoint (any allocation,
  * gc_safepoint, gc_blocking_begin) or, if it does not reach one within
  * about 100 µs (blocked in read or pthread_join, or in a loop that never

@@ -244,7 +244,13 @@ static void test_join_without_region(void **state)
 /* A mover owns OBJECTS objects in HOLDERS heap holders; it moves them
  * between holders through a local, without allocating or calling cgc, as
  * fast as it can, so that preemption signals land between the load of the
- * barrier flag and the store, and between the two stores of a move. */
+ * barrier flag and the store, and between the two stores of a move. It
+ * attaches first, as every thread that touches GC objects must: one that
+ * never allocates is otherwise unknown to the collector until its first
+ * GC_WRITE while marking runs, so a cycle during which it did not get the
+ * CPU neither stopped it nor scanned its registers, and freed the object
+ * it was moving (this test lost one in about one run in six when two
+ * copies ran at once, before the movers attached). */
 #define HOLDERS 256
 #define OBJECTS 128
 #define MOVERS  2
@@ -260,6 +266,10 @@ static void *mover_main(void *arg)
 {
     struct probe *p = arg;
     int me = atomic_load(&p->ready) - 1;
+    if (gc_thread_attach()) {
+        probe_error(p, "gc_thread_attach failed");
+        return NULL;
+    }
     struct holder **h = movers_holders[me];
     uint64_t x = (uint64_t)me * 7919 + 1, moves = 0;
     while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
