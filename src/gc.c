@@ -165,15 +165,17 @@ void gc_assist(struct gc_thread *t, uint64_t allocated)
         t->assist_credit = (int64_t)(done - (uint64_t)debt);
 }
 
-/* Do a thread's outstanding duties for it while it is held still (claimed
- * in a blocking region, or suspended by the preemption signal). */
-static void do_duties_for(struct gc_thread *t, bool scanned, bool flushed,
-                          uint32_t cycle, uint32_t epoch)
+/* Do a thread's outstanding duties for it while it is held still: `how` is
+ * THREAD_CLAIMED (in a blocking region) or THREAD_SUSPENDED (held in the
+ * preemption signal's handler). */
+static void do_duties_for(struct gc_thread *t, enum thread_state how,
+                          bool scanned, bool flushed, uint32_t cycle,
+                          uint32_t epoch)
 {
     if (!scanned) {
         struct marker m;
         mark_helper_begin(&m);
-        roots_scan_thread(&m, t);
+        roots_scan_thread(&m, t, how);
         mark_helper_end(&m);
         atomic_store_explicit(&t->stack_scanned_cycle, cycle,
                               memory_order_release);
@@ -212,12 +214,12 @@ static bool duties_pending(uint32_t cycle, uint32_t epoch, uint64_t since,
             continue;
         }
         if (threads_try_claim(t)) {
-            do_duties_for(t, scanned, flushed, cycle, epoch);
+            do_duties_for(t, THREAD_CLAIMED, scanned, flushed, cycle, epoch);
             threads_release_claim(t);
             continue;
         }
         if (preempt_is_held(t)) {
-            do_duties_for(t, scanned, flushed, cycle, epoch);
+            do_duties_for(t, THREAD_SUSPENDED, scanned, flushed, cycle, epoch);
             preempt_release(t);
             continue;
         }
@@ -493,7 +495,7 @@ static void terminate_marking(void *arg)
          * was scanned before, so every stack is scanned again. */
         if (preempted || atomic_load_explicit(&t->stack_scanned_cycle,
                                               memory_order_acquire) != cycle) {
-            roots_scan_thread(&m, t);
+            roots_scan_thread(&m, t, (enum thread_state)t->stopped_as);
             atomic_store_explicit(&t->stack_scanned_cycle, cycle,
                                   memory_order_release);
         }

@@ -17,6 +17,7 @@
 #include "weak.h"
 
 #include "globals.h"
+#include "report.h"
 #include "threads.h"
 
 #include <cgc.h>
@@ -165,23 +166,23 @@ static int remove_root(void *addr)
     return 0;
 }
 
-/* The parts of a stopped or claimed thread's stack, as ranges. */
-static uint64_t thread_ranges(struct gc_thread *t,
+/* The parts of a stopped, held or claimed thread's stack, as ranges. `how`
+ * is how the caller holds it still, never read from t->state: a thread
+ * held in its signal handler flickers through RUNNING whenever someone
+ * wakes the suspended threads (preempt.c), and a scan that looked at the
+ * state then took a stale range and missed the interrupted registers. */
+static uint64_t thread_ranges(struct gc_thread *t, enum thread_state how,
                               void (*fn)(uintptr_t lo, uintptr_t hi,
                                          bool is_stack, void *ctx),
                               void *ctx)
 {
-    int as = atomic_load_explicit(&t->state, memory_order_relaxed);
-    if (as == THREAD_SUSPENDED ||
-        (as == THREAD_RUNNING && t->stopped_as == THREAD_SUSPENDED)) {
-        /* Stopped by the signal (held, or the world stopped while it
-         * flickers in its handler): the kernel saved its registers on the
-         * stack above suspend_sp. */
+    switch (how) {
+    case THREAD_SUSPENDED:
+        /* The kernel saved its registers on the stack above suspend_sp. */
         fn(t->suspend_sp, t->stack_hi, true, ctx);
         return t->stack_hi - t->suspend_sp;
-    }
-    if (as == THREAD_BLOCKING || as == THREAD_CLAIMED ||
-        t->stopped_as == THREAD_BLOCKING) {
+    case THREAD_BLOCKING:
+    case THREAD_CLAIMED: {
         uintptr_t snap = (uintptr_t)t->snapshot;
         fn(snap, snap + t->snapshot_len, true, ctx);
         uintptr_t live = t->blocking_sp + t->snapshot_len;
@@ -189,8 +190,15 @@ static uint64_t thread_ranges(struct gc_thread *t,
             fn(live, t->stack_hi, true, ctx);
         return t->stack_hi - t->blocking_sp;
     }
-    fn(t->parked_sp, t->stack_hi, true, ctx);
-    return t->stack_hi - t->parked_sp;
+    case THREAD_PARKED:
+        fn(t->parked_sp, t->stack_hi, true, ctx);
+        return t->stack_hi - t->parked_sp;
+    case THREAD_RUNNING:
+        break;
+    }
+    report_fatal("internal error: scanning the stack of thread %d, "
+                 "which is not stopped",
+                 (int)t->tid);
 }
 
 static void grey_range(uintptr_t lo, uintptr_t hi, bool is_stack, void *ctx)
@@ -199,9 +207,10 @@ static void grey_range(uintptr_t lo, uintptr_t hi, bool is_stack, void *ctx)
     mark_scan_conservative(ctx, lo, hi);
 }
 
-void roots_scan_thread(struct marker *m, struct gc_thread *t)
+void roots_scan_thread(struct marker *m, struct gc_thread *t,
+                       enum thread_state how)
 {
-    count_stack(thread_ranges(t, grey_range, m));
+    count_stack(thread_ranges(t, how, grey_range, m));
     count_globals(globals_scan_tls(m, &t->tls));
 }
 
@@ -210,7 +219,7 @@ void roots_for_each_range(void (*fn)(uintptr_t lo, uintptr_t hi, bool is_stack,
                           void *ctx)
 {
     for (struct gc_thread *t = threads_first(); t; t = t->next) {
-        thread_ranges(t, fn, ctx);
+        thread_ranges(t, (enum thread_state)t->stopped_as, fn, ctx);
         globals_for_each_tls_range(&t->tls, fn, ctx);
     }
     pthread_mutex_lock(&roots.lock);
@@ -251,7 +260,7 @@ void roots_scan_registered(struct marker *m)
 void roots_scan_all_stopped(struct marker *m)
 {
     for (struct gc_thread *t = threads_first(); t; t = t->next)
-        roots_scan_thread(m, t);
+        roots_scan_thread(m, t, (enum thread_state)t->stopped_as);
     roots_scan_registered(m);
 }
 

@@ -7,6 +7,7 @@
 #define CGC_ROOTS_H
 
 #include "mark.h"
+#include "threads.h"
 
 struct gc_thread;
 
@@ -30,8 +31,12 @@ void roots_scan_all_stopped(struct marker *m);
 void roots_scan_registered(struct marker *m);
 /* The calling thread's own stack, registers and TLS, at a safepoint. */
 void roots_scan_own_stack(struct gc_thread *t);
-/* A thread that is stopped (world stopped) or claimed (BLOCKING). */
-void roots_scan_thread(struct marker *m, struct gc_thread *t);
+/* A thread held still by the caller: with the world stopped, `how` is
+ * t->stopped_as; while marking runs, THREAD_CLAIMED for a thread claimed in
+ * its blocking region, THREAD_SUSPENDED for one held in its signal handler.
+ * Aborts for THREAD_RUNNING. */
+void roots_scan_thread(struct marker *m, struct gc_thread *t,
+                       enum thread_state how);
 
 /* Call fn on every root range: each stopped thread's stack parts
  * (is_stack) and TLS, each registered root, the module data (fn then runs

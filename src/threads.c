@@ -559,14 +559,6 @@ void threads_start_world(void)
     preempt_resume_all(); /* after the flag is clear: see preempt.c */
 }
 
-void threads_note_collector_stack(struct gc_thread *self)
-{
-    if (self) {
-        self->parked_sp = threads_stack_pointer();
-        self->stopped_as = THREAD_PARKED;
-    }
-}
-
 /* ---- fork (fork.h) --------------------------------------------------------
  */
 

@@ -211,10 +211,6 @@ struct gc_thread *threads_first(void);
 void threads_stop_world(struct gc_thread *self);
 void threads_start_world(void);
 
-/* Record where the calling (collecting) thread's stack is live, after its
- * callee-saved registers were spilled by the caller's frame. */
-void threads_note_collector_stack(struct gc_thread *self);
-
 /* Warn on stderr that t keeps the collector waiting (`seconds` so far,
  * `what` says for what); says so if t blocks the preemption signal. */
 void threads_warn_late(struct gc_thread *t, unsigned seconds, const char *what);
