@@ -381,15 +381,41 @@ static void test_thread_inside_the_loader(void **state)
 
 /* ---- a thread that exits without detaching ------------------------------- */
 
+static atomic_int vanisher_tid;
+
 static void *vanisher_main(void *arg)
 {
     (void)arg;
     if (!gc_alloc(64)) /* attaches */
         abort();
+    atomic_store(&vanisher_tid, (int)syscall(SYS_gettid));
     /* The exit system call directly: no thread-exit hooks run, so the
      * thread stays in cgc's registry with a stack that no longer exists. */
     syscall(SYS_exit, 0);
     return NULL;
+}
+
+static bool vanisher_attached(pid_t tid)
+{
+    (void)tid;
+    return atomic_load(&vanisher_tid) != 0;
+}
+
+static bool thread_gone(pid_t tid)
+{
+    return syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH;
+}
+
+/* Poll cond(tid) every millisecond for up to 10 s; whether it came true. */
+static bool wait_until(bool (*cond)(pid_t), pid_t tid)
+{
+    uint64_t until = mono_ns() + 10000000000ull;
+    while (!cond(tid)) {
+        if (mono_ns() > until)
+            return false;
+        usleep(1000);
+    }
+    return true;
 }
 
 static void test_thread_exits_without_detaching(void **state)
@@ -400,11 +426,18 @@ static void test_thread_exits_without_detaching(void **state)
     /* From before the thread starts: a cycle may find it gone at once. */
     struct capture c;
     capture_begin(&c);
+    atomic_store(&vanisher_tid, 0);
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     CHECK(pthread_create(&th, &attr, vanisher_main, NULL) == 0, "create");
     pthread_attr_destroy(&attr);
-    usleep(100000);
+    /* Attached, then gone from the kernel (a signal to it says ESRCH): not
+     * a fixed sleep, which a loaded machine outlasted once. */
+    CHECK(wait_until(vanisher_attached, 0),
+          "the thread did not attach within 10 s");
+    pid_t tid = (pid_t)atomic_load(&vanisher_tid);
+    CHECK(wait_until(thread_gone, tid), "thread %d did not exit within 10 s",
+          (int)tid);
     gc_collect();
     gc_collect();
     char *err = capture_end(&c);
