@@ -26,6 +26,28 @@
  *     backend's: Boehm also runs them from its allocation slow path (its
  *     default), cgc on its finalizer thread unless the benchmark chose
  *     gc_set_finalizer_mode(GC_FINALIZE_ON_DEMAND).
+ *   - weak references exist only for the GCs too (BK_HAS_WEAK). One is a
+ *     cell of type bk_weak, in an array from bk_weak_cells(n) (n empty
+ *     cells, never freed); the program keeps the array's address in a
+ *     root or a bk_alloc object, as for any bk_alloc object: for cgc the
+ *     cells hold the weak handles, which are GC objects, for Boehm they
+ *     hold hidden pointers and the array is memory the collector does not
+ *     scan. bk_weak_set(cell, obj) makes an empty cell refer to obj (the
+ *     start of a bk_alloc object) without keeping it alive, and returns 0;
+ *     each cell is set once. bk_weak_get(cell) returns obj, a strong
+ *     pointer again, while obj is reachable, and NULL once the collector
+ *     found it unreachable (and for an empty cell);
+ *   - ephemerons exist for cgc only (BK_HAS_EPHEMERONS; Boehm has none):
+ *     bk_ephemeron_new(key, value) returns a handle, a GC object that the
+ *     program keeps reachable, that keeps value alive while key is
+ *     reachable by other paths; bk_ephemeron_key/value read them back
+ *     (NULL once key died).
+ *
+ * bench/CMakeLists.txt defines BK_CGC_FINALIZERS, BK_CGC_WEAK and
+ * BK_CGC_EPHEMERONS to 0 or 1 for the cgc builds, after what the cgc.h
+ * it compiles against declares, so that the same benchmark sources build
+ * against an older cgc (scripts/bench --baseline) with these parts left
+ * out. A build by hand against the current cgc needs none of them.
  */
 #ifndef BENCH_BACKEND_H
 #define BENCH_BACKEND_H
@@ -211,8 +233,21 @@ static BK_UNUSED void bk_gc_since(bk_gc_cursor since, struct bk_gc_info *out)
     free(s);
 }
 
+/* What this cgc has, as bench/CMakeLists.txt found in its cgc.h; the
+ * current one has everything. */
+#ifndef BK_CGC_FINALIZERS
+#define BK_CGC_FINALIZERS 1
+#endif
+#ifndef BK_CGC_WEAK
+#define BK_CGC_WEAK 1
+#endif
+#ifndef BK_CGC_EPHEMERONS
+#define BK_CGC_EPHEMERONS 1
+#endif
+
 /* Finalizers: cgc's own API, same signature. */
-#define BK_HAS_FINALIZERS 1
+#define BK_HAS_FINALIZERS BK_CGC_FINALIZERS
+#if BK_HAS_FINALIZERS
 typedef void (*bk_finalizer_fn)(void *obj, void *data);
 
 static BK_UNUSED int bk_set_finalizer(void *obj, bk_finalizer_fn fn, void *data)
@@ -224,6 +259,55 @@ static BK_UNUSED long bk_run_finalizers(void)
 {
     return (long)gc_run_finalizers();
 }
+#endif
+
+/* Weak references: a cell holds cgc's handle, itself a GC object that must
+ * stay reachable for the reference to be read, so the cells are a GC
+ * object (zeroed, scanned) and the handle is stored through the barrier. */
+#define BK_HAS_WEAK BK_CGC_WEAK
+#if BK_HAS_WEAK
+typedef gc_weak *bk_weak;
+
+static BK_UNUSED bk_weak *bk_weak_cells(size_t n)
+{
+    return gc_alloc(n * sizeof(bk_weak));
+}
+
+static BK_UNUSED int bk_weak_set(bk_weak *cell, void *obj)
+{
+    gc_weak *w = gc_weak_new(obj);
+    if (!w)
+        return -1;
+    GC_WRITE(*cell, w);
+    return 0;
+}
+
+static BK_UNUSED void *bk_weak_get(const bk_weak *cell)
+{
+    return gc_weak_get(*cell); /* NULL for an empty cell */
+}
+#endif
+
+/* Ephemerons: cgc's own API. */
+#define BK_HAS_EPHEMERONS BK_CGC_EPHEMERONS
+#if BK_HAS_EPHEMERONS
+typedef gc_ephemeron *bk_ephemeron;
+
+static BK_UNUSED bk_ephemeron bk_ephemeron_new(void *key, void *value)
+{
+    return gc_ephemeron_new(key, value);
+}
+
+static BK_UNUSED void *bk_ephemeron_key(bk_ephemeron e)
+{
+    return gc_ephemeron_key(e);
+}
+
+static BK_UNUSED void *bk_ephemeron_value(bk_ephemeron e)
+{
+    return gc_ephemeron_value(e);
+}
+#endif
 
 /* ======================================================================== */
 #elif defined(BACKEND_BOEHM)
@@ -384,13 +468,57 @@ static BK_UNUSED long bk_run_finalizers(void)
     return GC_invoke_finalizers();
 }
 
+/* Weak references: Boehm's disappearing links. A cell holds the object's
+ * address hidden (GC_HIDE_POINTER), so that the collector, which scans
+ * memory conservatively, does not take it for a reference, and the cells
+ * live in malloc memory, which it does not scan at all; the collector
+ * zeroes a registered cell when the object is found unreachable. Reading
+ * one takes the allocation lock, as Boehm requires: between the moment it
+ * finds the object unreachable and the moment it zeroes the cell, an
+ * unlocked read could turn the hidden pointer back into a strong one to
+ * an object about to be freed. */
+#define BK_HAS_WEAK             1
+typedef GC_hidden_pointer bk_weak;
+
+static BK_UNUSED bk_weak *bk_weak_cells(size_t n)
+{
+    /* Never freed: a cell may stay registered until the program exits. */
+    return calloc(n ? n : 1, sizeof(bk_weak));
+}
+
+static BK_UNUSED int bk_weak_set(bk_weak *cell, void *obj)
+{
+    *cell = GC_HIDE_POINTER(obj);
+    return GC_general_register_disappearing_link((void **)cell, obj) ==
+                   GC_SUCCESS
+               ? 0
+               : -1;
+}
+
+static void *GC_CALLBACK bk_boehm_weak_reveal(void *cell)
+{
+    bk_weak h = *(const bk_weak *)cell;
+    return h ? GC_REVEAL_POINTER(h) : NULL; /* 0: cleared (or never set) */
+}
+
+static BK_UNUSED void *bk_weak_get(const bk_weak *cell)
+{
+    return GC_call_with_alloc_lock(bk_boehm_weak_reveal, (void *)cell);
+}
+
+/* Boehm has no ephemerons. */
+#define BK_HAS_EPHEMERONS       0
+
 /* ======================================================================== */
 #elif defined(BACKEND_MALLOC)
 
 #define BK_NAME           "malloc"
 #define BK_IS_GC          0
-/* Nothing is ever found unreachable, so there is nothing to finalize. */
+/* Nothing is ever found unreachable, so there is nothing to finalize and
+ * no weak reference or ephemeron would ever be cleared. */
 #define BK_HAS_FINALIZERS 0
+#define BK_HAS_WEAK       0
+#define BK_HAS_EPHEMERONS 0
 
 #define BK_STORE(lvalue, value) ((lvalue) = (value))
 

@@ -189,6 +189,32 @@ static BU_UNUSED int bu_opt_double(int argc, char **argv, int *i,
     return 1;
 }
 
+/* A run asked for something this build lacks (a feature of a newer cgc,
+ * say): not a failure, the configuration does not apply. scripts/bench
+ * recognises the line and the exit status 3 and skips the run. */
+static BU_UNUSED void bu_unsupported(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("UNSUPPORTED ");
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+    exit(3);
+}
+
+/* Overwrite the stack below the caller with zeros: a conservative scan
+ * must not find a stale pointer to a dropped object left there by earlier
+ * calls or by the allocator, in a benchmark that checks that dropped
+ * objects were collected. */
+static BU_UNUSED __attribute__((noinline)) void bu_clear_stack(void)
+{
+    char pad[16384];
+    memset(pad, 0, sizeof pad);
+    __asm__ volatile("" : : "r"(pad) : "memory"); /* keep the memset */
+}
+
 /* ------------------------------------------------------------------------
  * The RESULT line: "RESULT key=value ...", one line, parsed by
  * scripts/bench. A value the backend cannot provide is "-".

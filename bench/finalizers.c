@@ -108,16 +108,6 @@ static __attribute__((noinline)) void churn(const struct opts *o,
     }
 }
 
-/* Overwrite the stack below the caller with zeros: a conservative scan
- * must not find a stale pointer to a dropped object left by churn or by
- * the allocator. */
-static __attribute__((noinline)) void clear_stack(void)
-{
-    char pad[16384];
-    memset(pad, 0, sizeof pad);
-    __asm__ volatile("" : : "r"(pad) : "memory"); /* keep the memset */
-}
-
 /* Collect until every finalizer has run; false if that does not happen
  * within the limits (a collector that loses a finalizer, or an object kept
  * by a false reference). */
@@ -128,7 +118,7 @@ static bool drain(const struct opts *o, struct fin_state *st)
     while (atomic_load_explicit(&st->run, memory_order_acquire) < st->count) {
         if (bu_now_ns() > deadline || idle > 20)
             return false;
-        clear_stack();
+        bu_clear_stack(); /* no stale pointer from churn */
         bk_collect();
         if (!o->fin_thread) {
             bk_run_finalizers();

@@ -42,7 +42,28 @@
  * Boehm stops them with its own signals; malloc just runs them. The compute
  * thread takes a core, which is part of what is measured.
  *
+ * --specials N registers, before the measured phase, N finalizers, N weak
+ * references and N ephemerons on N nodes of the long-lived heap (spread
+ * over it: every (nodes/N)th key), to show whether the stop-the-world
+ * pauses grow with the number registered. The nodes stay reachable, so no
+ * finalizer may run and no reference be cleared; each ephemeron has the
+ * node as its key and as its value a small object of its own, reachable
+ * through the ephemeron only, which the collector has to keep alive from
+ * the key (cgc traces ephemerons at mark termination). The weak
+ * references' cells and the ephemeron handles are kept behind roots. At
+ * the end every weak reference must still read its node, every ephemeron
+ * its node and intact value, and no finalizer may have run. They add to
+ * the live heap (cgc: a weak handle, an ephemeron and its value, two
+ * pointer arrays, per node; Boehm: its own records), which the table's
+ * pause-specials/pause ratios should be read with. Boehm has no
+ * ephemerons: it gets the finalizers (ordered) and disappearing links
+ * only; malloc, or a cgc that lacks any of the three, reports the
+ * configuration unsupported (bu_unsupported). --specials-kinds LIST
+ * registers only some of them (comma-separated: fin, weak, eph), to tell
+ * which kind a change in the pauses comes from.
+ *
  * Usage: pause [--heap-mib M] [--seconds S] [--window W] [--uncooperative]
+ *              [--specials N] [--specials-kinds LIST]
  */
 #include "backend.h"
 #include "benchutil.h"
@@ -116,6 +137,209 @@ static int check_heap(uint64_t nnodes)
     }
     return count == nnodes && keysum == nnodes * (nnodes - 1) / 2 ? 0 : -1;
 }
+
+/* ---- --specials: finalizers, weak references, ephemerons on the heap ---- */
+
+/* The kinds of --specials-kinds, as bits. */
+#define SPEC_FIN  1u
+#define SPEC_WEAK 2u
+#define SPEC_EPH  4u
+
+/* What this build can register. */
+#define SPEC_AVAILABLE                                                         \
+    ((BK_HAS_FINALIZERS ? SPEC_FIN : 0u) | (BK_HAS_WEAK ? SPEC_WEAK : 0u) |    \
+     (BK_HAS_EPHEMERONS ? SPEC_EPH : 0u))
+/* What --specials registers by default: for cgc all three, so that a cgc
+ * lacking one reports the run unsupported instead of measuring less; for
+ * the others what Boehm has (no ephemerons). */
+#if defined(BACKEND_CGC)
+#define SPEC_DEFAULT (SPEC_FIN | SPEC_WEAK | SPEC_EPH)
+#else
+#define SPEC_DEFAULT (SPEC_FIN | SPEC_WEAK)
+#endif
+
+#define SPECIAL_MAGIC 0x5EC1A15EC1A1ULL
+
+/* "fin+weak+eph", or the part of it that kinds has. */
+static const char *spec_kinds_name(unsigned kinds)
+{
+    static char buf[32];
+    buf[0] = 0;
+    if (kinds & SPEC_FIN)
+        strcat(buf, "+fin");
+    if (kinds & SPEC_WEAK)
+        strcat(buf, "+weak");
+    if (kinds & SPEC_EPH)
+        strcat(buf, "+eph");
+    return buf[0] ? buf + 1 : "none";
+}
+
+/* A comma-separated list of fin, weak, eph. */
+static unsigned spec_kinds_parse(const char *list)
+{
+    unsigned kinds = 0;
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        if (n == 3 && strncmp(p, "fin", 3) == 0)
+            kinds |= SPEC_FIN;
+        else if (n == 4 && strncmp(p, "weak", 4) == 0)
+            kinds |= SPEC_WEAK;
+        else if (n == 3 && strncmp(p, "eph", 3) == 0)
+            kinds |= SPEC_EPH;
+        else
+            bu_die("pause: --specials-kinds: '%.*s' is none of fin, weak, "
+                   "eph",
+                   (int)n, p);
+        p += n + (p[n] == ',');
+    }
+    if (!kinds)
+        bu_die("pause: --specials-kinds: empty");
+    return kinds;
+}
+
+#if SPEC_AVAILABLE
+
+/* The cells of the weak references and (cgc) the ephemeron handles, each
+ * an array of N behind a root. */
+#if BK_HAS_WEAK
+static bk_weak *g_spec_weak;
+#endif
+#if BK_HAS_EPHEMERONS
+static bk_ephemeron *g_spec_eph;
+
+/* An ephemeron's value: reachable through the ephemeron only. */
+struct spec_value {
+    uint64_t key;   /* its key node's key */
+    uint64_t check; /* key ^ SPECIAL_MAGIC */
+};
+#endif
+
+#if BK_HAS_FINALIZERS
+/* Finalizers that ran: they must not, every node staying reachable. */
+static _Atomic uint64_t g_spec_finalized;
+
+static void spec_finalize(void *obj, void *data)
+{
+    (void)obj;
+    (void)data;
+    atomic_fetch_add_explicit(&g_spec_finalized, 1, memory_order_relaxed);
+}
+#endif
+
+/* The nodes that get specials: keys that are multiples of the stride, so
+ * spread over the whole heap, taken in bucket order, the first n. Every
+ * walk of the unchanged table finds them in the same order. */
+static uint64_t spec_stride(uint64_t nnodes, long n)
+{
+    return nnodes / (uint64_t)n;
+}
+
+static void specials_register(uint64_t nnodes, long n, unsigned kinds)
+{
+    uint64_t nbuckets = nnodes / 8 ? nnodes / 8 : 1;
+    uint64_t stride = spec_stride(nnodes, n);
+#if BK_HAS_WEAK
+    if (kinds & SPEC_WEAK) {
+        bk_root(&g_spec_weak, sizeof g_spec_weak);
+        bk_weak *cells = bk_weak_cells((size_t)n);
+        if (!cells)
+            bu_die("pause: out of memory");
+        BK_STORE(g_spec_weak, cells);
+    }
+#endif
+#if BK_HAS_EPHEMERONS
+    if (kinds & SPEC_EPH) {
+        bk_root(&g_spec_eph, sizeof g_spec_eph);
+        bk_ephemeron *eph = bk_alloc((size_t)n * sizeof *eph);
+        if (!eph)
+            bu_die("pause: out of memory");
+        for (long i = 0; i < n; i++)
+            BK_STORE(eph[i], NULL);
+        BK_STORE(g_spec_eph, eph);
+    }
+#endif
+    long i = 0;
+    for (uint64_t b = 0; b < nbuckets && i < n; b++) {
+        for (node *nd = g_table[b]; nd && i < n; nd = nd->next) {
+            if (nd->key % stride != 0)
+                continue;
+            int err = 0;
+#if BK_HAS_FINALIZERS
+            if (kinds & SPEC_FIN)
+                err |= bk_set_finalizer(nd, spec_finalize, NULL);
+#endif
+#if BK_HAS_WEAK
+            if (kinds & SPEC_WEAK)
+                err |= bk_weak_set(&g_spec_weak[i], nd);
+#endif
+#if BK_HAS_EPHEMERONS
+            if (kinds & SPEC_EPH) {
+                struct spec_value *v = bk_alloc_noscan(sizeof *v);
+                if (!v)
+                    bu_die("pause: out of memory");
+                v->key = nd->key;
+                v->check = nd->key ^ SPECIAL_MAGIC;
+                bk_ephemeron e = bk_ephemeron_new(nd, v);
+                if (!e)
+                    err = -1;
+                BK_STORE(g_spec_eph[i], e);
+            }
+#endif
+            if (err)
+                bu_die("pause: cannot register the specials of node %llu",
+                       (unsigned long long)nd->key);
+            i++;
+        }
+    }
+    if (i != n)
+        bu_die("pause: found %ld nodes for %ld specials", i, n);
+}
+
+/* 0 if every special still refers to its node and no finalizer ran. */
+static int specials_check(uint64_t nnodes, long n, unsigned kinds)
+{
+    uint64_t nbuckets = nnodes / 8 ? nnodes / 8 : 1;
+    uint64_t stride = spec_stride(nnodes, n), weak_bad = 0, eph_bad = 0;
+    uint64_t fin = 0;
+    long i = 0;
+    for (uint64_t b = 0; b < nbuckets && i < n; b++) {
+        bk_safepoint();
+        for (node *nd = g_table[b]; nd && i < n; nd = nd->next) {
+            if (nd->key % stride != 0)
+                continue;
+#if BK_HAS_WEAK
+            if ((kinds & SPEC_WEAK) && bk_weak_get(&g_spec_weak[i]) != nd)
+                weak_bad++;
+#endif
+#if BK_HAS_EPHEMERONS
+            if (kinds & SPEC_EPH) {
+                bk_ephemeron e = g_spec_eph[i];
+                const struct spec_value *v = bk_ephemeron_value(e);
+                if (bk_ephemeron_key(e) != nd || !v || v->key != nd->key ||
+                    v->check != (nd->key ^ SPECIAL_MAGIC))
+                    eph_bad++;
+            }
+#endif
+            i++;
+        }
+    }
+#if BK_HAS_FINALIZERS
+    fin = atomic_load_explicit(&g_spec_finalized, memory_order_relaxed);
+#endif
+    (void)kinds;
+    if (i != n || weak_bad || eph_bad || fin) {
+        fprintf(stderr,
+                "pause: FAILED: specials: %ld of %ld nodes found, %llu weak "
+                "references and %llu ephemerons no longer read their node, "
+                "%llu finalizers of reachable nodes ran\n",
+                i, n, (unsigned long long)weak_bad, (unsigned long long)eph_bad,
+                (unsigned long long)fin);
+        return -1;
+    }
+    return 0;
+}
+#endif /* SPEC_AVAILABLE */
 
 /* ---- --uncooperative: threads that never reach a safepoint -------------- */
 
@@ -254,25 +478,40 @@ static uint64_t clock_overhead_ns(void)
 int main(int argc, char **argv)
 {
     uint64_t start = bu_now_ns();
-    long heap_mib = 256, window = 4096;
+    long heap_mib = 256, window = 4096, specials = 0;
     double seconds = 10;
     int uncooperative = 0;
+    unsigned spec_kinds = SPEC_DEFAULT;
+    const char *val;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--uncooperative") == 0) {
             uncooperative = 1;
             continue;
         }
+        if ((val = bu_opt_value(argc, argv, &i, "--specials-kinds"))) {
+            spec_kinds = spec_kinds_parse(val);
+            continue;
+        }
         if (bu_opt_long(argc, argv, &i, "--heap-mib", &heap_mib) ||
             bu_opt_double(argc, argv, &i, "--seconds", &seconds) ||
-            bu_opt_long(argc, argv, &i, "--window", &window))
+            bu_opt_long(argc, argv, &i, "--window", &window) ||
+            bu_opt_long(argc, argv, &i, "--specials", &specials))
             continue;
         bu_die("usage: pause [--heap-mib M] [--seconds S] [--window W] "
-               "[--uncooperative]");
+               "[--uncooperative] [--specials N] [--specials-kinds LIST]");
     }
     if (heap_mib < 1 || heap_mib > (1L << 20) || seconds <= 0 || window < 1 ||
-        window > (1L << 30))
-        bu_die("pause: heap-mib >= 1, seconds > 0, window 1..2^30");
+        window > (1L << 30) || specials < 0)
+        bu_die("pause: heap-mib >= 1, seconds > 0, window 1..2^30, "
+               "specials >= 0");
+    if (specials > 0 && (spec_kinds & ~SPEC_AVAILABLE))
+        bu_unsupported("pause: --specials: this %s build lacks %s", BK_NAME,
+                       spec_kinds_name(spec_kinds & ~SPEC_AVAILABLE));
+    if ((uint64_t)specials > ((uint64_t)heap_mib << 20) / sizeof(node))
+        bu_die("pause: --specials %ld: more than the heap's %llu nodes",
+               specials,
+               (unsigned long long)(((uint64_t)heap_mib << 20) / sizeof(node)));
 
     bk_init();
     bk_root(&g_table, sizeof g_table);
@@ -281,12 +520,21 @@ int main(int argc, char **argv)
     bk_gc_cursor c0 = bk_gc_mark();
     uint64_t tb0 = bu_now_ns();
     uint64_t nnodes = build_heap(heap_mib, &rng);
+    uint64_t ts0 = bu_now_ns();
+#if SPEC_AVAILABLE
+    if (specials > 0)
+        specials_register(nnodes, specials, spec_kinds);
+#endif
+    uint64_t ts1 = bu_now_ns();
     bk_collect();
     uint64_t tb1 = bu_now_ns();
     struct bk_gc_info build_gi;
     bk_gc_since(c0, &build_gi);
     printf("built %ld MiB long-lived heap (%llu nodes) in %.2f s\n", heap_mib,
            (unsigned long long)nnodes, (tb1 - tb0) / 1e9);
+    if (specials > 0)
+        printf("specials: %ld nodes, each with %s, registered in %.2f s\n",
+               specials, spec_kinds_name(spec_kinds), (ts1 - ts0) / 1e9);
     if (build_gi.gcs >= 0)
         printf("collections while building: %ld, max pause %.1f ms\n",
                build_gi.gcs, build_gi.max_pause_ms);
@@ -342,6 +590,10 @@ int main(int argc, char **argv)
 
     if (uncooperative && uncoop_finish(&u, uncoop_tids) != 0)
         return 1;
+#if SPEC_AVAILABLE
+    if (specials > 0 && specials_check(nnodes, specials, spec_kinds) != 0)
+        return 1;
+#endif
     if (check_heap(nnodes) != 0) {
         fprintf(stderr, "pause: FAILED: the long-lived heap is corrupted\n");
         return 1;
@@ -372,6 +624,10 @@ int main(int argc, char **argv)
     bu_result_begin("pause", BK_NAME);
     bu_result_long("heap_mib", heap_mib);
     bu_result_long("uncooperative", uncooperative);
+    bu_result_long("specials", specials);
+    bu_result_str("specials_kinds",
+                  spec_kinds_name(specials > 0 ? spec_kinds : 0));
+    bu_result_double("specials_s", (ts1 - ts0) / 1e9, 3);
     bu_result_double("wall_s", (end - start) / 1e9, 3);
     bu_result_double("build_s", (tb1 - tb0) / 1e9, 3);
     bu_result_double("measured_s", measured_s, 3);
