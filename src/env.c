@@ -23,6 +23,13 @@
 #define MAX_PERCENT 1000000
 
 CGC_STATE struct gc_config gc_config;
+/* Written before gc_init, read by it (under its lock). */
+static CGC_STATE bool default_stoptheworld;
+
+void env_default_stop_the_world(bool on)
+{
+    default_stoptheworld = on;
+}
 
 static bool parse_long(const char *s, long min, long max, long *out)
 {
@@ -262,7 +269,7 @@ static bool seen_before(const char *s, const char *item, size_t len)
 static void read_debug(struct gc_config *c)
 {
     c->gctrace = false;
-    c->stoptheworld = false;
+    c->stoptheworld = default_stoptheworld;
     c->checkmark = false;
     c->clobberfree = false;
     c->pacertrace = false;

@@ -22,6 +22,12 @@ struct gc_config {
     bool scan_globals;    /* CGC_SCAN_GLOBALS: module data and TLS are roots */
 };
 
+/* A library built on cgc for programs that store pointers without
+ * GC_WRITE (the Boehm layer, compat/bdwgc) makes stop-the-world marking the
+ * default; CGC_DEBUG=gcstoptheworld=0 still chooses concurrent marking.
+ * Call before gc_init. */
+void env_default_stop_the_world(bool on);
+
 /* Parse the environment; each malformed variable is reported once on stderr
  * and its default used. */
 void env_read_config(struct gc_config *out);

@@ -61,6 +61,10 @@ static CGC_STATE struct {
     pthread_t runner;
     /* Statistics: relaxed, read by gc_read_stats. */
     _Atomic uint64_t queued, run, cleanups_queued, cleanups_run;
+    /* Records on the ready queue: written under the lock, read without it
+     * (relaxed) by finalize_ready, for which a stale value only delays a
+     * run to the caller's next look. */
+    _Atomic uint64_t ready_count;
 } fin = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .ready_cond = PTHREAD_COND_INITIALIZER,
@@ -96,6 +100,11 @@ static bool run_one(struct gc_thread *self)
             fin.ready = f->next;
             if (!fin.ready)
                 fin.ready_tail = NULL;
+            atomic_store_explicit(
+                &fin.ready_count,
+                atomic_load_explicit(&fin.ready_count, memory_order_relaxed) -
+                    1,
+                memory_order_relaxed);
         }
         if (!f || !f->cleanup)
             break;
@@ -205,7 +214,11 @@ static void register_locked(struct span *s, struct finalizer *f)
     ensure_runner_locked();
 }
 
-static int set_finalizer(void *obj, gc_finalizer_fn fn, void *data)
+/* Set, replace or remove obj's finalizer. Without `replace`, an existing
+ * one is an error (EEXIST); with it, the old one is replaced and returned
+ * through old_fn and old_data (NULL when there was none). */
+static int set_finalizer(void *obj, gc_finalizer_fn fn, void *data,
+                         bool replace, gc_finalizer_fn *old_fn, void **old_data)
 {
     uint32_t idx;
     struct span *s = object_lookup((uintptr_t)obj, &idx);
@@ -218,6 +231,10 @@ static int set_finalizer(void *obj, gc_finalizer_fn fn, void *data)
     while (*at && ((*at)->obj != (uintptr_t)obj || (*at)->cleanup))
         at = &(*at)->next;
     struct finalizer *f = *at;
+    if (old_fn) {
+        *old_fn = f ? f->fn : NULL;
+        *old_data = f ? f->data : NULL;
+    }
     if (!fn) { /* remove, if there is one */
         if (f) {
             *at = f->next;
@@ -228,6 +245,12 @@ static int set_finalizer(void *obj, gc_finalizer_fn fn, void *data)
         return 0;
     }
     if (f) {
+        if (replace) {
+            f->fn = fn;
+            f->data = data;
+            pthread_mutex_unlock(&fin.lock);
+            return 0;
+        }
         pthread_mutex_unlock(&fin.lock);
         errno = EEXIST;
         return -1;
@@ -251,9 +274,29 @@ int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *data)
         return -1;
     }
     struct gc_thread *self = threads_enter_library();
-    int r = set_finalizer(obj, fn, data);
+    int r = set_finalizer(obj, fn, data, false, NULL, NULL);
     threads_leave_library(self);
     return r;
+}
+
+int finalize_replace(void *obj, gc_finalizer_fn fn, void *data,
+                     gc_finalizer_fn *old_fn, void **old_data)
+{
+    *old_fn = NULL;
+    *old_data = NULL;
+    if (!obj || !gc_initialized()) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct gc_thread *self = threads_enter_library();
+    int r = set_finalizer(obj, fn, data, true, old_fn, old_data);
+    threads_leave_library(self);
+    return r;
+}
+
+bool finalize_ready(void)
+{
+    return atomic_load_explicit(&fin.ready_count, memory_order_relaxed) != 0;
 }
 
 static gc_cleanup *add_cleanup(void *obj, gc_cleanup_fn fn, void *arg)
@@ -394,6 +437,10 @@ void finalize_scan_roots(struct marker *m)
 
 static void enqueue_locked(struct finalizer *f)
 {
+    atomic_store_explicit(
+        &fin.ready_count,
+        atomic_load_explicit(&fin.ready_count, memory_order_relaxed) + 1,
+        memory_order_relaxed);
     f->next = NULL;
     if (fin.ready_tail)
         fin.ready_tail->next = f;
@@ -493,6 +540,7 @@ void finalize_shutdown(void)
         free(f);
     }
     fin.ready_tail = NULL;
+    atomic_store_explicit(&fin.ready_count, 0, memory_order_relaxed);
     fin.runner_running = fin.stop = false;
     pthread_mutex_unlock(&fin.lock);
 }

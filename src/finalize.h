@@ -36,6 +36,16 @@ void finalize_sweep_span(struct span *s);
 
 void finalize_read_counts(gc_stats *out);
 
+/* For the Boehm layer (GC_register_finalizer): set fn(obj, data) as obj's
+ * finalizer, replacing any (fn NULL removes it), and return the one it had
+ * in old_fn and old_data (NULL if none). 0, or -1 with errno EINVAL (obj not
+ * the start of a live GC object) or ENOMEM. Thread-safe. */
+int finalize_replace(void *obj, gc_finalizer_fn fn, void *data,
+                     gc_finalizer_fn *old_fn, void **old_data);
+
+/* Whether finalizers or cleanups are queued to run (a hint: it may lag). */
+bool finalize_ready(void);
+
 /* gccheckmark, world stopped: say once of each pending cleanup whose arg
  * reaches its object (reaches(arg, obj)) that it can never run. */
 void finalize_check_cleanups(bool (*reaches)(uintptr_t from, uintptr_t to));

@@ -6,12 +6,24 @@
  */
 #include "report.h"
 
+#include "internal.h"
+
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-static void report_write(const char *fmt, va_list ap)
+#include <stdatomic.h>
+
+static CGC_STATE void (*_Atomic warning_handler)(const char *line);
+
+void report_set_warning_handler(void (*fn)(const char *line))
+{
+    atomic_store_explicit(&warning_handler, fn, memory_order_release);
+}
+
+static void report_write(const char *fmt, va_list ap, bool fatal)
 {
     char line[512];
     int n = snprintf(line, sizeof line, "cgc: ");
@@ -21,6 +33,13 @@ static void report_write(const char *fmt, va_list ap)
     size_t len = (size_t)n + (size_t)m;
     if (len > sizeof line - 2)
         len = sizeof line - 2;
+    void (*handler)(const char *) =
+        atomic_load_explicit(&warning_handler, memory_order_acquire);
+    if (handler && !fatal) {
+        line[len] = 0;
+        handler(line);
+        return;
+    }
     line[len++] = '\n';
     ssize_t ignored = write(STDERR_FILENO, line, len);
     (void)ignored;
@@ -30,7 +49,7 @@ void report_warning(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    report_write(fmt, ap);
+    report_write(fmt, ap, false);
     va_end(ap);
 }
 
@@ -38,7 +57,7 @@ void report_fatal(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    report_write(fmt, ap);
+    report_write(fmt, ap, true);
     va_end(ap);
     abort();
 }

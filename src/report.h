@@ -10,4 +10,10 @@ __attribute__((format(printf, 1, 2))) void report_warning(const char *fmt, ...);
 __attribute__((format(printf, 1, 2), noreturn)) void
 report_fatal(const char *fmt, ...);
 
+/* Send warnings to fn(line) (without the trailing newline) instead of
+ * stderr; NULL restores stderr. Fatal errors always go to stderr. For a
+ * layer with its own warning hook (the Boehm layer's GC_set_warn_proc). fn
+ * may run with the world stopped: it must not allocate from cgc. */
+void report_set_warning_handler(void (*fn)(const char *line));
+
 #endif

@@ -217,6 +217,17 @@ void sweep_reclaim_pages(size_t npages)
         ;
 }
 
+bool sweep_help(void)
+{
+    /* Inside cgc: the claim takes a central lock (threads.h). */
+    struct gc_thread *self = threads_enter_library();
+    unsigned cursor = 0;
+    size_t pages = 0;
+    bool swept = sweep_one(&cursor, &pages, false);
+    threads_leave_library(self);
+    return swept;
+}
+
 /* ---- the background sweeper --------------------------------------------- */
 
 static void *background_main(void *arg)

@@ -32,6 +32,9 @@ void sweep_finish(void);
 /* Sweep until about npages pages went back to the heap or nothing is left
  * (before a large allocation grows the heap). */
 void sweep_reclaim_pages(size_t npages);
+/* Sweep one unswept span, if any is left (the Boehm layer's
+ * GC_collect_a_little); returns whether one was. Any thread. */
+bool sweep_help(void);
 
 /* Bracket a sweep so sweep_finish can wait for it (atomic counter). */
 void sweep_begin(void);
