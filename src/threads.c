@@ -479,8 +479,13 @@ void threads_free_reaped_locked(void)
  * Not sched_yield: when a thread that computes without safepoints shares
  * this CPU, a yield hands it the CPU until the next scheduler tick (4 ms
  * at HZ=250), while a sleeping collector is woken by its timer and
- * preempts it. bench/pause --uncooperative measured each stop at 4-8 ms
- * with 64 yields before the first sleep, 0.2 ms with this. */
+ * usually preempts it. bench/pause --uncooperative measured each stop at
+ * 4-8 ms with 64 yields before the first sleep, 0.2 ms with this. Not
+ * always: in about one 30 s run in three, one stop takes 1-3 ms because the
+ * woken collector waits that long on the computing thread's CPU (schedstat:
+ * 3 ms runnable while that thread ran) before it sends the signals; spinning
+ * instead made every stop slower (0.4-0.6 ms), and so did a futex that
+ * stopping threads wake (design.md, "Preemption by signal"). */
 #define STOP_SPIN_NS 10000ull
 static void stop_poll_pause(uint64_t waited_ns)
 {
