@@ -225,7 +225,7 @@ static bool duties_pending(uint32_t cycle, uint32_t epoch, uint64_t since,
         }
         if (preempt_enabled() && now - since >= PREEMPT_GRACE_NS)
             preempt_hold(t);
-        if (!preempt_poke(t, since, now)) {
+        if (!preempt_poke(t, since, now, PREEMPT_AFTER_GRACE)) {
             threads_reap_exited_locked(t);
             continue;
         }

@@ -143,11 +143,24 @@ int preempt_signal_number(void)
     return preempt_signal;
 }
 
-bool preempt_poke(struct gc_thread *t, uint64_t since, uint64_t now)
+static bool poke_due(struct gc_thread *t, uint64_t since, uint64_t now,
+                     enum preempt_when when)
 {
-    if (!preempt_enabled() || now - since < PREEMPT_GRACE_NS ||
-        (t->signalled_ns && now - t->signalled_ns < PREEMPT_RESEND_NS &&
-         t->signalled_ns >= since))
+    bool signalled_since = t->signalled_ns && t->signalled_ns >= since;
+    if (signalled_since)
+        return now - t->signalled_ns >= PREEMPT_RESEND_NS;
+    /* A hint read from another thread: stale, it costs one signal that the
+     * handler turns into preempt_pending, or one grace period. */
+    if (when == PREEMPT_AT_ONCE_OUTSIDE_LIBRARY &&
+        atomic_load_explicit(&t->in_library, memory_order_relaxed) == 0)
+        return true;
+    return now - since >= PREEMPT_GRACE_NS;
+}
+
+bool preempt_poke(struct gc_thread *t, uint64_t since, uint64_t now,
+                  enum preempt_when when)
+{
+    if (!preempt_enabled() || !poke_due(t, since, now, when))
         return true;
     t->signalled_ns = now;
     /* tgkill, not pthread_kill: a thread that exited without detaching has

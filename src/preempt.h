@@ -3,7 +3,8 @@
  * signal (the Boehm collector's thread suspension, Go's async preemption).
  *
  * The collector asks a RUNNING thread to stop by setting a flag it polls
- * (threads.c). A thread that has not stopped after PREEMPT_GRACE_NS is sent
+ * (threads.c). A thread that has not stopped after PREEMPT_GRACE_NS — or at
+ * once, when the world stops and the thread is outside cgc's code — is sent
  * the preemption signal (CGC_SIGNAL). Its handler, unless the thread is
  * inside cgc's own code, publishes its stack pointer — the kernel saved the
  * interrupted registers on the stack above it — stores THREAD_SUSPENDED and
@@ -49,10 +50,25 @@ void preempt_init(int signal, bool enabled);
 bool preempt_enabled(void);
 int preempt_signal_number(void);
 
-/* Send the signal to t if it is due (PREEMPT_GRACE_NS since `since`, and
- * PREEMPT_RESEND_NS since the last one). Returns false if the thread no
- * longer exists: it exited without detaching. The registry lock is held. */
-bool preempt_poke(struct gc_thread *t, uint64_t since, uint64_t now);
+/* When a thread that has not stopped is signalled. A stop of the world
+ * signals at once every thread it finds outside cgc's code: on a machine
+ * with as many runnable threads as CPUs, a collector that waits out the
+ * grace period before signalling may wait for a CPU for milliseconds
+ * (design.md, "Stop latency on a busy 2-CPU machine"), and a signalled thread
+ * frees its CPU. Go's suspendG likewise preempts a running goroutine as
+ * soon as it asks it to stop. Stack scans during concurrent marking are no
+ * pause, so they first give the thread the grace period to do them itself. */
+enum preempt_when {
+    PREEMPT_AFTER_GRACE,
+    PREEMPT_AT_ONCE_OUTSIDE_LIBRARY,
+};
+
+/* Send the signal to t if it is due (at once, or PREEMPT_GRACE_NS since
+ * `since`, and PREEMPT_RESEND_NS since the last one). Returns false if the
+ * thread no longer exists: it exited without detaching. The registry lock
+ * is held. */
+bool preempt_poke(struct gc_thread *t, uint64_t since, uint64_t now,
+                  enum preempt_when when);
 
 /* Keep t suspended once it stops in the handler, until preempt_release. */
 void preempt_hold(struct gc_thread *t);

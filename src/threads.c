@@ -472,20 +472,17 @@ void threads_free_reaped_locked(void)
 
 /* Between polls of the threads' states. For the first microseconds poll
  * again at once: a thread running on another CPU reaches its safepoint
- * within them. Then sleep, 20 µs at a time while the preemption signal is
- * sent and acted on, longer once the wait is long (a thread that blocks
- * the signal), up to a millisecond.
+ * within them. Then sleep, 20 µs at a time while signalled threads act on
+ * the signal, longer once the wait is long (a thread that blocks the
+ * signal), up to a millisecond. Threads outside cgc's code were signalled
+ * in the first pass (preempt_when), so the CPUs are free by the time the
+ * sleep ends.
  *
  * Not sched_yield: when a thread that computes without safepoints shares
  * this CPU, a yield hands it the CPU until the next scheduler tick (4 ms
  * at HZ=250), while a sleeping collector is woken by its timer and
  * usually preempts it. bench/pause --uncooperative measured each stop at
- * 4-8 ms with 64 yields before the first sleep, 0.2 ms with this. Not
- * always: in about one 30 s run in three, one stop takes 1-3 ms because the
- * woken collector waits that long on the computing thread's CPU (schedstat:
- * 3 ms runnable while that thread ran) before it sends the signals; spinning
- * instead made every stop slower (0.4-0.6 ms), and so did a futex that
- * stopping threads wake (design.md, "Preemption by signal"). */
+ * 4-8 ms with 64 yields before the first sleep. */
 #define STOP_SPIN_NS 10000ull
 static void stop_poll_pause(uint64_t waited_ns)
 {
@@ -502,10 +499,10 @@ static void stop_poll_pause(uint64_t waited_ns)
  * state seen stopped is the one that counts: a stopped thread may flicker
  * through RUNNING while it checks the flag, but never runs), poke the
  * others. Returns whether every thread is stopped. */
-static bool stop_pass(struct gc_thread *self, uint64_t start, unsigned *warned)
+static bool stop_pass(struct gc_thread *self, uint64_t start, uint64_t now,
+                      unsigned *warned)
 {
     bool all = true;
-    uint64_t now = os_monotonic_ns();
     unsigned seconds = (unsigned)((now - start) / 1000000000u);
     for (struct gc_thread *t = threads.head, *next; t; t = next) {
         next = t->next;
@@ -516,7 +513,7 @@ static bool stop_pass(struct gc_thread *self, uint64_t start, unsigned *warned)
             t->stopped_as = st == THREAD_CLAIMED ? THREAD_BLOCKING : st;
             continue;
         }
-        if (!preempt_poke(t, start, now)) {
+        if (!preempt_poke(t, start, now, PREEMPT_AT_ONCE_OUTSIDE_LIBRARY)) {
             threads_reap_exited_locked(t);
             continue;
         }
@@ -537,8 +534,12 @@ void threads_stop_world(struct gc_thread *self)
         t->stopped_as = THREAD_RUNNING; /* not seen stopped yet */
     uint64_t start = os_monotonic_ns();
     unsigned warned = 0;
-    while (!stop_pass(self, start, &warned))
-        stop_poll_pause(os_monotonic_ns() - start);
+    for (;;) {
+        uint64_t now = os_monotonic_ns();
+        if (stop_pass(self, start, now, &warned))
+            break;
+        stop_poll_pause(now - start);
+    }
 }
 
 bool threads_try_claim(struct gc_thread *t)

@@ -92,7 +92,9 @@ struct gc_thread {
 
     /* Signal preemption (preempt.c). in_library counts the thread's nested
      * calls into cgc: written by the thread, read by its own signal
-     * handler, so relaxed accesses ordered by signal fences suffice; while
+     * handler, so relaxed accesses ordered by signal fences suffice (the
+     * collector also reads it, relaxed, as a hint for whether to signal at
+     * once: preempt_poke); while
      * it is non-zero the handler only sets preempt_pending (same owner) and
      * the thread stops at the safepoint it reaches on leaving. hold is
      * written by the collector (seq_cst): the thread stays suspended while
