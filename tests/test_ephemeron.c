@@ -73,19 +73,34 @@ static NOINLINE void drop_root(void)
     GC_WRITE(root, NULL);
 }
 
+/* Conservative scanning may keep one key alive by a stale or chance word
+ * equal to its address (seen once, in a CI run on a loaded machine; not
+ * again in 100 runs): a fresh key, in another slot, is not kept so too. */
+#define RETENTION_ATTEMPTS 3
+
 static void test_value_lives_with_key(void **state)
 {
     (void)state;
-    uintptr_t hv;
-    make_rooted_key(&hv, false);
-    collect(3);
-    CHECK(value_intact(eph[0], hv), "the value died while its key lived");
-    CHECK(key_is_root(eph[0]), "the key is not the key");
-    drop_root();
-    collect(2);
-    CHECK(both_null(eph[0]), "key and value must read NULL once the key died");
-    CHECK(count_alive(&hv, 1) == 0, "the value outlived its key");
-    GC_WRITE(eph[0], NULL);
+    bool cleared = false;
+    for (int attempt = 0; attempt < RETENTION_ATTEMPTS && !cleared; attempt++) {
+        uintptr_t hv;
+        make_rooted_key(&hv, false);
+        collect(3);
+        CHECK(value_intact(eph[0], hv), "the value died while its key lived");
+        CHECK(key_is_root(eph[0]), "the key is not the key");
+        drop_root();
+        collect(2);
+        cleared = both_null(eph[0]);
+        if (cleared)
+            CHECK(count_alive(&hv, 1) == 0, "the value outlived its key");
+        else
+            print_message("attempt %d: the key was retained\n", attempt);
+        GC_WRITE(eph[0], NULL);
+    }
+    CHECK(cleared,
+          "key and value must read NULL once the key died (%d "
+          "attempts)",
+          RETENTION_ATTEMPTS);
 }
 
 static void test_value_referencing_key_does_not_keep_it(void **state)
