@@ -25,6 +25,10 @@
 #define CGC_BDWGC_GC_H
 
 #include <stddef.h>
+#if defined(GC_THREADS) || defined(CGC_BDWGC_BUILD)
+#include <pthread.h>
+#include <signal.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -276,6 +280,100 @@ GC_API int GC_CALL GC_should_invoke_finalizers(void);
 typedef void(GC_CALLBACK *GC_finalizer_notifier_proc)(void);
 GC_API void GC_CALL GC_set_finalizer_notifier(GC_finalizer_notifier_proc);
 GC_API GC_finalizer_notifier_proc GC_CALL GC_get_finalizer_notifier(void);
+
+/* ---- threads ------------------------------------------------------------
+ * Any thread may allocate: cgc attaches a thread at its first allocation
+ * and detaches it when it exits, and stops a thread that does not reach a
+ * safepoint with its preemption signal (CGC_SIGNAL). A thread that only
+ * reads GC objects must be registered first: started by GC_pthread_create
+ * (what pthread_create means under GC_THREADS), or GC_register_my_thread. */
+
+#define GC_SUCCESS       0
+#define GC_DUPLICATE     1 /* already registered */
+#define GC_NO_THREADS    2
+#define GC_UNIMPLEMENTED 3
+#define GC_NOT_FOUND     4
+
+struct GC_stack_base {
+    void *mem_base; /* the hot end: the highest address, stacks grow down */
+};
+typedef void *(GC_CALLBACK *GC_fn_type)(void *client_data);
+typedef void *(GC_CALLBACK *GC_stack_base_func)(struct GC_stack_base *sb,
+                                                void *arg);
+
+/* Register the calling thread (its stack and registers become roots).
+ * GC_SUCCESS, or GC_DUPLICATE if it already was (a thread that allocated
+ * is). sb is not needed: cgc finds the stack's bounds itself. Aborts with
+ * a message if the thread's record cannot be allocated. */
+GC_API int GC_CALL GC_register_my_thread(const struct GC_stack_base *sb);
+/* Unregister the calling thread (not inside GC_do_blocking): its stack is
+ * no longer scanned. GC_SUCCESS. A thread that exits is unregistered
+ * anyway. */
+GC_API int GC_CALL GC_unregister_my_thread(void);
+/* Whether the calling thread is registered. */
+GC_API int GC_CALL GC_thread_is_registered(void);
+/* Registration from any thread is always allowed in cgc: this only
+ * initialises the collector, as bdwgc requires it before the first
+ * GC_register_my_thread. */
+GC_API void GC_CALL GC_allow_register_threads(void);
+/* The calling thread's stack base (pthread_getattr_np): GC_SUCCESS, or
+ * GC_UNIMPLEMENTED if the system cannot tell. */
+GC_API int GC_CALL GC_get_stack_base(struct GC_stack_base *sb);
+/* fn(sb, arg) with sb the calling thread's stack base. */
+GC_API void *GC_CALL GC_call_with_stack_base(GC_stack_base_func fn, void *arg);
+/* fn(client_data) in a blocking region: collections do not wait for the
+ * thread meanwhile, and fn must not touch GC memory (no allocation, no
+ * pointer stores, no reads it needs stable), as in bdwgc. Nested calls
+ * run fn in the region already entered. */
+GC_API void *GC_CALL GC_do_blocking(GC_fn_type fn, void *client_data);
+/* Inside GC_do_blocking: leave the region for fn(client_data), which may
+ * then use GC memory, and enter it again after. Elsewhere just calls fn. */
+GC_API void *GC_CALL GC_call_with_gc_active(GC_fn_type fn, void *client_data);
+/* fn(client_data) holding the layer's lock, which excludes every other
+ * GC_call_with_alloc_lock call, as bdwgc's allocation lock does; unlike
+ * bdwgc's it does not hold up other threads' allocations and collections
+ * (none is needed for a consistent read of a disappearing link: links are
+ * cleared with the world stopped). fn must not call it again (it is not
+ * recursive). */
+GC_API void *GC_CALL GC_call_with_alloc_lock(GC_fn_type fn, void *client_data);
+/* dlopen: cgc scans the data of libraries loaded later by itself. */
+GC_API void *GC_CALL GC_dlopen(const char *path, int mode);
+/* bdwgc's switch for its fork handlers. cgc installs its own
+ * pthread_atfork handlers at initialisation whatever the value: a child
+ * that does not exec has a consistent heap and its collector threads are
+ * restarted when first needed (README, "fork"). The value is recorded
+ * only. */
+GC_API void GC_CALL GC_set_handle_fork(int value);
+
+#if defined(GC_THREADS) || defined(CGC_BDWGC_BUILD)
+/* pthread_create, with the new thread registered before start runs and arg
+ * kept alive until the thread holds it (it may be a GC object held nowhere
+ * else). */
+GC_API int GC_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                             void *(*start)(void *), void *arg);
+GC_API int GC_pthread_join(pthread_t thread, void **result);
+GC_API int GC_pthread_detach(pthread_t thread);
+GC_API void GC_pthread_exit(void *result) __attribute__((noreturn));
+GC_API int GC_pthread_cancel(pthread_t thread);
+/* pthread_sigmask that never blocks cgc's preemption signal (it is taken
+ * out of a SIG_BLOCK or SIG_SETMASK set, as bdwgc does with its own). */
+GC_API int GC_pthread_sigmask(int how, const sigset_t *set, sigset_t *oset);
+
+#if defined(GC_THREADS) && !defined(GC_NO_THREAD_REDIRECTS)
+#undef pthread_create
+#undef pthread_join
+#undef pthread_detach
+#undef pthread_exit
+#undef pthread_cancel
+#undef pthread_sigmask
+#define pthread_create  GC_pthread_create
+#define pthread_join    GC_pthread_join
+#define pthread_detach  GC_pthread_detach
+#define pthread_exit    GC_pthread_exit
+#define pthread_cancel  GC_pthread_cancel
+#define pthread_sigmask GC_pthread_sigmask
+#endif
+#endif
 
 /* ---- warnings and out of memory ---------------------------------------- */
 
