@@ -18,6 +18,7 @@
 #include "test_util.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 
 struct node {
@@ -83,6 +84,21 @@ static NOINLINE void move_b(struct node *c, bool use_barrier)
     }
 }
 
+/* Wait for marking to start; our stack is scanned meanwhile, before we
+ * load B. In a blocking region, so that the stop does not take this thread
+ * by signal: a stop that does makes the next one scan every stack again
+ * (design.md, "Preemption by signal"), which finds B in a dead slot of this
+ * frame as often as not and so hides the forgotten barrier. */
+static void wait_for_marking(void)
+{
+    gc_blocking_begin();
+    while (!atomic_load_explicit(&gc_internal_barrier_enabled,
+                                 memory_order_relaxed))
+        sched_yield();
+    gc_blocking_end(); /* a safepoint: our stack is scanned by now */
+    gc_safepoint();
+}
+
 static void scenario(int result_fd, void *arg)
 {
     bool use_barrier = arg != NULL;
@@ -100,12 +116,7 @@ static void scenario(int result_fd, void *arg)
     pthread_t th;
     if (pthread_create(&th, NULL, collect_and_flag, NULL))
         _exit(31);
-    /* Wait for marking to start; our safepoints scan our stack now, before
-     * we load B. */
-    while (!atomic_load_explicit(&gc_internal_barrier_enabled,
-                                 memory_order_relaxed))
-        gc_safepoint();
-    gc_safepoint();
+    wait_for_marking();
     move_b(c, use_barrier);
     while (!atomic_load(&collect_done))
         gc_safepoint();
@@ -162,10 +173,7 @@ static void scenario_global(int result_fd, void *arg)
     pthread_t th;
     if (pthread_create(&th, NULL, collect_and_flag, NULL))
         _exit(31);
-    while (!atomic_load_explicit(&gc_internal_barrier_enabled,
-                                 memory_order_relaxed))
-        gc_safepoint();
-    gc_safepoint();
+    wait_for_marking();
     struct timespec pause = {0, 1000000}; /* 1 ms: the drain is under way */
     nanosleep(&pause, NULL);
     move_b_to_global(hidden_c);
