@@ -375,6 +375,19 @@ int gc_cleanup_cancel(gc_cleanup *c)
     return r;
 }
 
+bool finalize_has_finalizer(uintptr_t obj)
+{
+    struct span *s = span_lookup(obj);
+    if (!s || !atomic_load_explicit(&s->has_finalizers, memory_order_relaxed))
+        return false;
+    pthread_mutex_lock(&fin.lock);
+    struct finalizer *f = s->finalizers;
+    while (f && (f->obj != obj || f->cleanup))
+        f = f->next;
+    pthread_mutex_unlock(&fin.lock);
+    return f != NULL;
+}
+
 void gc_set_finalizer_mode(enum gc_finalizer_mode mode)
 {
     if (mode != GC_FINALIZE_THREAD && mode != GC_FINALIZE_ON_DEMAND)

@@ -43,6 +43,12 @@ void finalize_read_counts(gc_stats *out);
 int finalize_replace(void *obj, gc_finalizer_fn fn, void *data,
                      gc_finalizer_fn *old_fn, void **old_data);
 
+/* For the Boehm layer's long links (weak_set_mark_done_hook): whether the
+ * object starting at obj has a finalizer registered (not a cleanup), i.e.
+ * whether this cycle's sweep resurrects it if it is unmarked. Takes the
+ * lock; safe with the world stopped (every holder is inside cgc). */
+bool finalize_has_finalizer(uintptr_t obj);
+
 /* Whether finalizers or cleanups are queued to run (a hint: it may lag). */
 bool finalize_ready(void);
 

@@ -340,6 +340,9 @@ static void scan_ephemerons(struct marker *m, void *arg)
 static void finish_cycle(struct cycle_record *r, const struct mark_result *mr,
                          uint64_t stw2_start)
 {
+    /* Marking is complete and nothing is swept yet: the Boehm layer clears
+     * its disappearing links now (weak.h). */
+    weak_run_mark_done_hook();
     r->heap_live_end_mark = pacer_heap_live();
     for (struct gc_thread *t = threads_first(); t; t = t->next)
         cache_release_all(&t->cache);

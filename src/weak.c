@@ -202,6 +202,40 @@ uint64_t weak_cleared_count(void)
     return atomic_load_explicit(&weak.cleared, memory_order_relaxed);
 }
 
+/* ---- the Boehm layer's hook (see weak.h) ---------------------------------
+ */
+
+/* Set once by the layer's initialisation, read by the collector thread:
+ * release/acquire. */
+static void (*_Atomic mark_done_hook)(void);
+
+void weak_set_mark_done_hook(void (*fn)(void))
+{
+    atomic_store_explicit(&mark_done_hook, fn, memory_order_release);
+}
+
+void weak_run_mark_done_hook(void)
+{
+    void (*fn)(void) =
+        atomic_load_explicit(&mark_done_hook, memory_order_acquire);
+    if (fn)
+        fn();
+}
+
+enum weak_liveness weak_liveness_stopped(uintptr_t p, uintptr_t *base)
+{
+    if (!span_lookup(p))
+        return WEAK_NOT_HEAP;
+    uint32_t idx;
+    struct span *s = object_lookup(p, &idx);
+    if (!s)
+        return WEAK_FREE;
+    *base = s->base + (uintptr_t)idx * s->elem_size;
+    /* World stopped, marking over: the mark bits are final (relaxed
+     * loads; the stop is the synchronisation). */
+    return bitmap_test(s->mark_bits, idx) ? WEAK_MARKED : WEAK_UNMARKED;
+}
+
 void weak_shutdown(void)
 {
     pthread_mutex_lock(&weak.lock);

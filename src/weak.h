@@ -20,6 +20,7 @@
 #ifndef CGC_WEAK_H
 #define CGC_WEAK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct gc_weak;
@@ -36,5 +37,33 @@ uint64_t weak_cleared_count(void);
  * marker, which reads mark bits itself). */
 uintptr_t weak_target(const struct gc_weak *w);
 void weak_shutdown(void);
+
+/* The Boehm layer's disappearing links (compat/bdwgc/links.c) are plain
+ * words the program reads without any barrier, so they must be cleared
+ * before any thread can load a dead object's address from them: with the
+ * world stopped, after marking, before the sweep. cgc's own handles are
+ * cleared later, by the sweeper, because gc_weak_get tests mark bits.
+ *
+ * weak_set_mark_done_hook sets fn (NULL: none) to be called by the
+ * collector thread in STW 2 (both modes) once marking is complete and
+ * before the sweep generation flips, with every mutator stopped outside
+ * cgc's code: fn must not allocate, call malloc/free or take a lock a
+ * stopped thread may hold. Set once at initialisation (release/acquire:
+ * the collector sees whatever fn's state was set up before). */
+void weak_set_mark_done_hook(void (*fn)(void));
+/* Called by gc.c at that point. */
+void weak_run_mark_done_hook(void);
+
+/* For that hook: what marking decided about the address p. */
+enum weak_liveness {
+    WEAK_NOT_HEAP, /* not in cgc's heap at all */
+    WEAK_FREE,     /* in a span, but not in an allocated object */
+    WEAK_UNMARKED, /* in an object this cycle's sweep frees (unless a
+                    * finalizer keeps it: finalize_has_finalizer) */
+    WEAK_MARKED,   /* in a reachable object */
+};
+/* Only with the world stopped after marking (the hook); *base gets the
+ * start of the object for the last two answers. */
+enum weak_liveness weak_liveness_stopped(uintptr_t p, uintptr_t *base);
 
 #endif

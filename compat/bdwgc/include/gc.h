@@ -281,6 +281,46 @@ typedef void(GC_CALLBACK *GC_finalizer_notifier_proc)(void);
 GC_API void GC_CALL GC_set_finalizer_notifier(GC_finalizer_notifier_proc);
 GC_API GC_finalizer_notifier_proc GC_CALL GC_get_finalizer_notifier(void);
 
+/* ---- disappearing links -------------------------------------------------
+ * A link is a pointer-sized, aligned word of the program's (in static data,
+ * in malloc memory or in a GC object; never on a stack) that the collector
+ * sets to NULL when obj (a GC object) dies. The word must not keep obj
+ * alive: hide it (GC_HIDE_POINTER) or keep it where the collector does not
+ * look (an atomic object, malloc memory). Links are cleared with the world
+ * stopped, before the sweep that frees obj, so a thread never reads a link
+ * to freed memory (with the default stop-the-world marking; under
+ * CGC_DEBUG=gcstoptheworld=0 a link loaded while marking runs is not seen
+ * by the marker, so there is no such guarantee). A link fires once: it is
+ * then unregistered.
+ * If the GC object holding the link dies in the same cycle, the link is
+ * not written and is dropped; unregister a link before GC_free of the
+ * object holding it or of obj. Links from any thread. */
+
+#ifndef GC_NO_MEMORY
+#define GC_NO_MEMORY 2 /* the same value as GC_NO_THREADS, as in bdwgc */
+#endif
+/* Clear *link when obj is first found unreachable, before its finalizer
+ * (if any) runs, even if the finalizer resurrects obj. GC_SUCCESS,
+ * GC_DUPLICATE (link already registered: unchanged) or GC_NO_MEMORY. A
+ * misaligned or NULL link aborts, as in bdwgc. */
+GC_API int GC_CALL GC_general_register_disappearing_link(void **link,
+                                                         const void *obj);
+/* As bdwgc: the same with obj = GC_base(link), the object holding the
+ * link (it aborts if link is not in a GC object). */
+GC_API int GC_CALL GC_register_disappearing_link(void **link);
+/* 1 if link was registered (it no longer is), 0 if not. */
+GC_API int GC_CALL GC_unregister_disappearing_link(void **link);
+/* The registration of link now applies to new_link (*link and *new_link
+ * are not touched): GC_SUCCESS, GC_NOT_FOUND (link not registered) or
+ * GC_DUPLICATE (new_link already is; nothing changes). */
+GC_API int GC_CALL GC_move_disappearing_link(void **link, void **new_link);
+/* Long links: *link is cleared only when obj is really reclaimed, after
+ * its finalizer ran (and did not resurrect it). Same results; a link may
+ * be both a disappearing and a long link. */
+GC_API int GC_CALL GC_register_long_link(void **link, const void *obj);
+GC_API int GC_CALL GC_unregister_long_link(void **link);
+GC_API int GC_CALL GC_move_long_link(void **link, void **new_link);
+
 /* ---- threads ------------------------------------------------------------
  * Any thread may allocate: cgc attaches a thread at its first allocation
  * and detaches it when it exits, and stops a thread that does not reach a
@@ -344,15 +384,37 @@ GC_API void *GC_CALL GC_dlopen(const char *path, int mode);
  * restarted when first needed (README, "fork"). The value is recorded
  * only. */
 GC_API void GC_CALL GC_set_handle_fork(int value);
+/* bdwgc's fork handlers, for a program that calls them itself around
+ * fork (GC_set_handle_fork(-1)). They do nothing in cgc (prepare only
+ * initialises the collector): cgc's pthread_atfork handlers run inside
+ * every fork() and would deadlock if their locks were taken twice. A child
+ * made without fork handlers (a raw clone or syscall(SYS_fork)) that goes
+ * on to use the collector is not supported. */
+GC_API void GC_CALL GC_atfork_prepare(void);
+GC_API void GC_CALL GC_atfork_parent(void);
+GC_API void GC_CALL GC_atfork_child(void);
 
 #if defined(GC_THREADS) || defined(CGC_BDWGC_BUILD)
-/* pthread_create, with the new thread registered before start runs and arg
- * kept alive until the thread holds it (it may be a GC object held nowhere
- * else). */
+/* pthread_create, with the new thread registered before start runs and
+ * unregistered when start returns, the thread calls GC_pthread_exit or is
+ * cancelled (a cleanup handler, which also leaves a GC_do_blocking region
+ * the thread was cancelled in). arg is kept alive until the thread holds
+ * it and the thread's result until GC_pthread_join returns it (either may
+ * be a GC object held nowhere else): both are kept in a small
+ * uncollectable record, freed at join or, for a detached thread, at its
+ * end. Errors: pthread_create's, or EAGAIN if the record cannot be
+ * allocated. Unlike bdwgc, creation does not wait for the new thread. */
 GC_API int GC_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
                              void *(*start)(void *), void *arg);
+/* pthread_join, pthread_detach and pthread_cancel, which also free or mark
+ * the record of a thread made by GC_pthread_create; their errors. A thread
+ * joined or detached with the real calls leaves its record behind until
+ * another thread gets the same pthread_t. */
 GC_API int GC_pthread_join(pthread_t thread, void **result);
 GC_API int GC_pthread_detach(pthread_t thread);
+/* pthread_exit, with the result kept until join. In a thread not made by
+ * GC_pthread_create it is plain pthread_exit (cgc detaches the thread as
+ * it exits). The result of a real pthread_exit is not kept alive. */
 GC_API void GC_pthread_exit(void *result) __attribute__((noreturn));
 GC_API int GC_pthread_cancel(pthread_t thread);
 /* pthread_sigmask that never blocks cgc's preemption signal (it is taken
